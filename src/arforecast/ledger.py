@@ -117,12 +117,16 @@ _DEFAULTS: dict[str, dict[str, str]] = {
 
 
 def _as_str(series: pd.Series) -> pd.Series:
-    """Ids and codes as plain Python-string object columns (fast to compare)."""
-    return (
-        series.astype(object)
-        .where(series.notna(), None)
-        .map(lambda v: v if v is None or isinstance(v, str) else str(v))
-    )
+    """Ids and codes as an object column of Python strings (``None`` when blank).
+
+    Object columns hash and compare faster than Arrow-backed strings here, and
+    every id-joining step (payments to invoices, customers) relies on them.
+    """
+    values = series.to_numpy(dtype=object, na_value=None)
+    if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+        mask = pd.isna(values)
+        values = np.where(mask, None, series.astype(str).to_numpy(dtype=object))
+    return pd.Series(values, index=series.index, dtype=object)
 
 
 def _as_datetime(series: pd.Series) -> pd.Series:
@@ -273,8 +277,7 @@ class Ledger:
 
         # currencies: decide the reporting currency before filling blanks
         rc = _reporting_currency(inv, pay, adj, fx, currency)
-        for frame in (inv,):
-            frame["currency"] = frame["currency"].fillna(rc)
+        inv["currency"] = inv["currency"].fillna(rc)
 
         # portfolio: invoice's own, else its customer's, else "unassigned"
         cust_portfolio = (
@@ -293,12 +296,11 @@ class Ledger:
         inv = inv.reset_index(drop=True)
 
         # link payments and adjustments to invoices by position
-        position = pd.Series(
-            np.arange(len(inv), dtype=np.int64), index=inv["invoice_id"].values
-        )
+        invoice_index = pd.Index(inv["invoice_id"].to_numpy(dtype=object))
         for frame in (pay, adj):
-            ix = frame["invoice_id"].map(position)
-            frame["inv_ix"] = ix.fillna(-1).astype(np.int64).to_numpy()
+            frame["inv_ix"] = invoice_index.get_indexer(
+                frame["invoice_id"].to_numpy(dtype=object)
+            ).astype(np.int64)
             known = frame["inv_ix"].to_numpy() >= 0
             inv_cust = inv["customer_id"].to_numpy(dtype=object)
             inv_port = inv["portfolio"].to_numpy(dtype=object)
@@ -320,10 +322,10 @@ class Ledger:
             )
             ccy[missing_ccy] = fill[missing_ccy]
             frame["currency"] = ccy
-        act["inv_ix"] = (
-            act["invoice_id"].map(position).fillna(-1).astype(np.int64).to_numpy()
-        )
-        act["portfolio"] = act["customer_id"].map(cust_portfolio)
+        act["inv_ix"] = invoice_index.get_indexer(
+            act["invoice_id"].to_numpy(dtype=object)
+        ).astype(np.int64)
+        act["portfolio"] = act["customer_id"].map(cust_portfolio).astype(object)
         inv_port_by_id = pd.Series(
             inv["portfolio"].to_numpy(), index=inv["customer_id"].to_numpy()
         )
@@ -767,9 +769,8 @@ def _prepare(name: str, frame: pd.DataFrame | None) -> pd.DataFrame:
     if name == "payments":
         missing = out["payment_id"].isna()
         if missing.any():
-            out.loc[missing, "payment_id"] = [
-                f"P{i + 1}" for i in np.flatnonzero(missing)
-            ]
+            numbers = (np.flatnonzero(missing) + 1).astype(str)
+            out.loc[missing, "payment_id"] = np.char.add("P", numbers).astype(object)
     if "row" not in out.columns:
         out["row"] = np.arange(len(out), dtype=np.int64) + 2
     if name in ("payments", "adjustments") and "customer_id" not in out.columns:
