@@ -150,7 +150,8 @@ def generate_sample(
         are billed in the customer's currency (GBP in Great Britain, SEK in
         Sweden, USD for some customers, EUR otherwise); ``fx_rates`` gives
         reporting-currency units per unit on every business day from 35 days
-        before ``start``, with a row at 1.0 for the reporting currency itself.
+        before ``start`` for the other currencies; the reporting currency has no
+        rows (its rate is 1), which is how a loader recognises it.
     data_quality_issues : bool, default=True
         Plant a few realistic problems that validation keeps with a warning:
         payments for unknown invoice ids (unapplied cash), overpaid invoices
@@ -865,11 +866,12 @@ def _build_fx_rates(
     eur_value = np.array([_EUR_VALUE[c] for c in codes]) * np.exp(log_walk)
     rep = codes.index(currency)
     rates = eur_value / eur_value[:, [rep]]
-    rates[:, rep] = 1.0
+    # The reporting currency stays implicit (rate 1), so a loader can infer it.
+    foreign = [i for i in range(len(codes)) if i != rep]
     return {
-        "day": np.repeat(days, len(codes)),
-        "currency": np.tile(np.asarray(codes, dtype=object), len(days)),
-        "rate": np.round(rates.ravel(), 6),
+        "day": np.repeat(days, len(foreign)),
+        "currency": np.tile(np.asarray(codes, dtype=object)[foreign], len(days)),
+        "rate": np.round(rates[:, foreign].ravel(), 6),
     }
 
 
@@ -1131,8 +1133,8 @@ always give the same files. None of the companies or people are real.
 - Currencies: invoices and their payments share the customer's currency (GBP in
   Great Britain, SEK in Sweden, USD for some customers, EUR otherwise).
   `fx_rates` holds business-day rates in reporting-currency units
-  ({summary["currency"]}) per unit from 35 days before the first invoice,
-  including the reporting currency itself at 1.0. Amounts are in the document
+  ({summary["currency"]}) per unit from 35 days before the first invoice; the
+  reporting currency has no rows (its rate is 1). Amounts are in the document
   currency.
 
 ## Planted data-quality problems
