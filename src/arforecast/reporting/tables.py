@@ -1,0 +1,1066 @@
+"""HTML tables for the reports: formatted, escaped, readable in e-mail and print.
+
+Every table is built here from the frames and dictionaries the library produces and
+returned as an `HtmlFragment`, which notebooks display directly (it has a
+``_repr_html_``). Every piece of text that comes from the data -- customer names, ids,
+messages -- goes through `html.escape`, so a customer called
+``<script>alert(1)</script>`` is shown as text, never run.
+
+Formatting rules (one place, shared with `arforecast.reporting.charts`):
+
+- amounts: currency code and thousands separators, no decimals (``EUR 1,234,567``);
+- percentages: one decimal and ``%`` (``87.5%``);
+- days: one decimal and ``days`` (``42.3 days``);
+- missing values: ``—`` followed by the reason where one is known
+  (``— (no sales in the window)``), never ``0`` or ``nan``.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "KPI_CATALOG",
+    "MISSING",
+    "Column",
+    "HtmlFragment",
+    "KpiInfo",
+    "aging_table",
+    "definitions_list",
+    "disputes_table",
+    "findings_table",
+    "format_amount",
+    "format_count",
+    "format_days",
+    "format_percent",
+    "format_value",
+    "frame_table",
+    "kpi_table",
+    "promises_table",
+    "reconciliation_table",
+    "worklist_table",
+]
+
+MISSING = "\u2014"
+
+
+# ---------------------------------------------------------------------------
+# value formatting
+# ---------------------------------------------------------------------------
+
+
+def _is_missing(value: object) -> bool:
+    if value is None or value is pd.NaT:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    try:
+        return bool(pd.isna(value)) if not isinstance(value, (str, bytes)) else False
+    except (TypeError, ValueError):
+        return False
+
+
+def _missing(reason: str | None) -> str:
+    return f"{MISSING} ({reason})" if reason else MISSING
+
+
+def format_amount(
+    value: object,
+    currency: str | None = None,
+    *,
+    decimals: int = 0,
+    reason: str | None = None,
+) -> str:
+    """Format an amount with thousands separators and its currency code.
+
+    Parameters
+    ----------
+    value : float or None
+        The amount; ``None``/NaN gives ``—`` with ``reason``.
+    currency : str, optional
+        ISO currency code put in front (``EUR 1,234``).
+    decimals : int, default=0
+        Decimal places.
+    reason : str, optional
+        Why the value is missing, shown in brackets after the dash.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> format_amount(1234567.4, "EUR")
+    'EUR 1,234,567'
+    >>> format_amount(-2500, "USD")
+    'USD -2,500'
+    >>> format_amount(None, "EUR", reason="no sales")
+    '— (no sales)'
+    """
+    if _is_missing(value):
+        return _missing(reason)
+    number = float(value)  # type: ignore[arg-type]
+    if round(number, decimals) == 0:
+        number = 0.0
+    text = f"{number:,.{decimals}f}"
+    return f"{currency} {text}" if currency else text
+
+
+def format_compact(value: float, currency: str | None = None) -> str:
+    """Format an amount compactly for chart labels: ``EUR 1.2M``, ``EUR 350k``.
+
+    Examples
+    --------
+    >>> format_compact(1_234_567, "EUR")
+    'EUR 1.2M'
+    >>> format_compact(35_400)
+    '35k'
+    >>> format_compact(950)
+    '950'
+    """
+    if _is_missing(value):
+        return MISSING
+    number = float(value)
+    size = abs(number)
+    if size >= 1e9:
+        text = f"{number / 1e9:,.1f}bn"
+    elif size >= 1e6:
+        text = f"{number / 1e6:,.1f}M"
+    elif size >= 1e4:
+        text = f"{number / 1e3:,.0f}k"
+    elif size >= 1e3:
+        text = f"{number / 1e3:,.1f}k"
+    else:
+        text = f"{number:,.0f}"
+    return f"{currency} {text}" if currency else text
+
+
+def format_percent(
+    value: object,
+    *,
+    fraction: bool = True,
+    decimals: int = 1,
+    reason: str | None = None,
+) -> str:
+    """Format a share as a percentage.
+
+    Parameters
+    ----------
+    value : float or None
+        A fraction (0.875) when ``fraction`` is true, else already in percent (87.5).
+    fraction : bool, default=True
+        Whether ``value`` is a fraction of one.
+    decimals : int, default=1
+    reason : str, optional
+        Why the value is missing.
+
+    Examples
+    --------
+    >>> format_percent(0.875)
+    '87.5%'
+    >>> format_percent(92.0, fraction=False)
+    '92.0%'
+    """
+    if _is_missing(value):
+        return _missing(reason)
+    number = float(value) * (100.0 if fraction else 1.0)  # type: ignore[arg-type]
+    return f"{number:,.{decimals}f}%"
+
+
+def format_days(value: object, *, decimals: int = 1, reason: str | None = None) -> str:
+    """Format a number of days: ``42.3 days``.
+
+    Examples
+    --------
+    >>> format_days(42.25)
+    '42.2 days'
+    >>> format_days(1, decimals=0)
+    '1 day'
+    """
+    if _is_missing(value):
+        return _missing(reason)
+    number = float(value)  # type: ignore[arg-type]
+    text = f"{number:,.{decimals}f}"
+    return f"{text} day" if text in ("1", "-1") else f"{text} days"
+
+
+def format_count(value: object, *, reason: str | None = None) -> str:
+    """Format a count with thousands separators.
+
+    Examples
+    --------
+    >>> format_count(12345)
+    '12,345'
+    """
+    if _is_missing(value):
+        return _missing(reason)
+    return f"{int(round(float(value))):,}"  # type: ignore[arg-type]
+
+
+def format_date(value: object, *, reason: str | None = None) -> str:
+    """Format a date as ISO ``YYYY-MM-DD``.
+
+    Examples
+    --------
+    >>> format_date(pd.Timestamp("2024-03-31 00:00"))
+    '2024-03-31'
+    """
+    if _is_missing(value):
+        return _missing(reason)
+    return pd.Timestamp(value).strftime("%Y-%m-%d")  # type: ignore[arg-type]
+
+
+def format_value(
+    value: object,
+    unit: str,
+    currency: str | None = None,
+    *,
+    reason: str | None = None,
+) -> str:
+    """Format ``value`` by unit.
+
+    Parameters
+    ----------
+    value : object
+    unit : {"currency", "fraction", "percent", "days", "count", "ratio", "date", "text"}
+        ``fraction`` is a share of one shown as percent; ``percent`` is already
+        multiplied by 100; ``ratio`` is a plain number with two decimals (``4.20×``).
+    currency : str, optional
+        For ``currency`` units.
+    reason : str, optional
+        Why the value is missing.
+
+    Returns
+    -------
+    str
+        Plain text (not yet HTML-escaped).
+    """
+    if unit == "currency":
+        return format_amount(value, currency, reason=reason)
+    if unit == "fraction":
+        return format_percent(value, reason=reason)
+    if unit == "percent":
+        return format_percent(value, fraction=False, reason=reason)
+    if unit == "days":
+        return format_days(value, reason=reason)
+    if unit == "count":
+        return format_count(value, reason=reason)
+    if unit == "ratio":
+        if _is_missing(value):
+            return _missing(reason)
+        return f"{float(value):,.2f}\u00d7"  # type: ignore[arg-type]
+    if unit == "date":
+        return format_date(value, reason=reason)
+    if _is_missing(value):
+        return _missing(reason)
+    return str(value)
+
+
+# ---------------------------------------------------------------------------
+# KPI catalogue: labels, units and one-line definitions
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KpiInfo:
+    """How to show one KPI.
+
+    Attributes
+    ----------
+    label : str
+        Plain-language name.
+    unit : str
+        A unit understood by `format_value`.
+    definition : str
+        What it means, one sentence, no jargon left unexplained.
+    better : {"higher", "lower", None}
+        Which direction is good, for the "what changed" wording.
+    """
+
+    label: str
+    unit: str
+    definition: str
+    better: str | None = None
+
+
+KPI_CATALOG: dict[str, KpiInfo] = {
+    "open_ar": KpiInfo(
+        "Open receivables",
+        "currency",
+        "Everything customers still owe on invoices issued up to the as-of date, "
+        "net of unapplied credit.",
+    ),
+    "current_ar": KpiInfo(
+        "Not yet due",
+        "currency",
+        "The part of open receivables whose due date has not passed.",
+        "higher",
+    ),
+    "past_due_ar": KpiInfo(
+        "Past due",
+        "currency",
+        "The part of open receivables whose due date has passed.",
+        "lower",
+    ),
+    "percent_current": KpiInfo(
+        "Share not yet due",
+        "fraction",
+        "Not-yet-due receivables as a share of open receivables; higher is better.",
+        "higher",
+    ),
+    "dso": KpiInfo(
+        "Days sales outstanding (DSO)",
+        "days",
+        "How many days of recent sales are still unpaid: open receivables ÷ sales "
+        "in the window × days in the window. Lower is better.",
+        "lower",
+    ),
+    "dso_countback": KpiInfo(
+        "DSO, count-back method",
+        "days",
+        "DSO counted by walking back month by month through actual sales; less "
+        "distorted by changing sales than the standard DSO.",
+        "lower",
+    ),
+    "best_possible_dso": KpiInfo(
+        "Best possible DSO",
+        "days",
+        "The DSO we would have if nothing were overdue: not-yet-due receivables ÷ "
+        "sales × days in the window.",
+        "lower",
+    ),
+    "add": KpiInfo(
+        "Average days delinquent (ADD)",
+        "days",
+        "DSO minus best possible DSO: the days added by late payment. Lower is better.",
+        "lower",
+    ),
+    "cei": KpiInfo(
+        "Collection effectiveness (CEI)",
+        "percent",
+        "Of what could have been collected in the window, the share that was "
+        "collected (100% = everything due was collected).",
+        "higher",
+    ),
+    "collection_rate": KpiInfo(
+        "Collection rate",
+        "fraction",
+        "Cash collected in the window ÷ (receivables at its start + sales in it).",
+        "higher",
+    ),
+    "ar_turnover": KpiInfo(
+        "Receivables turnover (per year)",
+        "ratio",
+        "How many times a year receivables are collected in full, at the current "
+        "pace; higher is better.",
+        "higher",
+    ),
+    "avg_days_to_pay": KpiInfo(
+        "Average days to pay",
+        "days",
+        "Invoice date to final payment, averaged over invoices paid in full in the "
+        "window.",
+        "lower",
+    ),
+    "weighted_days_to_pay": KpiInfo(
+        "Average days to pay (amount-weighted)",
+        "days",
+        "As average days to pay, but large invoices count more.",
+        "lower",
+    ),
+    "days_beyond_terms": KpiInfo(
+        "Days beyond terms",
+        "days",
+        "How late, on average, invoices paid in the window were paid after their due "
+        "date (amount-weighted; early payment counts as 0).",
+        "lower",
+    ),
+    "dispute_rate": KpiInfo(
+        "Share in dispute",
+        "fraction",
+        "Open receivables on invoices the customer disputes, as a share of open "
+        "receivables.",
+        "lower",
+    ),
+    "ptp_kept_rate": KpiInfo(
+        "Promises to pay kept",
+        "fraction",
+        "Of the payment promises falling due in the window, the share paid in full "
+        "within 3 days of the promised date.",
+        "higher",
+    ),
+    "write_off_ratio": KpiInfo(
+        "Write-offs ÷ sales",
+        "fraction",
+        "Amounts written off as uncollectable in the window ÷ sales in the window.",
+        "lower",
+    ),
+    "net_credit_sales": KpiInfo(
+        "Sales in the window",
+        "currency",
+        "Invoices issued in the window minus credit notes issued in it.",
+    ),
+    "cash_collected": KpiInfo(
+        "Cash collected in the window",
+        "currency",
+        "Payments received in the window.",
+        "higher",
+    ),
+    "unapplied_credit": KpiInfo(
+        "Unapplied credit",
+        "currency",
+        "Overpayments and payments not matched to an invoice (shown as a negative "
+        "amount, already netted in open receivables).",
+    ),
+    "accounts_in_collections": KpiInfo(
+        "Accounts with overdue balances",
+        "count",
+        "Customers with at least one invoice past its due date.",
+        "lower",
+    ),
+    "expected_cash": KpiInfo(
+        "Expected cash in",
+        "currency",
+        "Forecast customer receipts over the period, with the range the receipts "
+        "fall in 8 times out of 10.",
+    ),
+}
+
+DEFAULT_KPI_ORDER = (
+    "open_ar",
+    "percent_current",
+    "dso",
+    "best_possible_dso",
+    "add",
+    "cei",
+    "collection_rate",
+    "avg_days_to_pay",
+    "days_beyond_terms",
+    "dispute_rate",
+    "ptp_kept_rate",
+    "ar_turnover",
+    "write_off_ratio",
+    "dso_countback",
+)
+
+
+# ---------------------------------------------------------------------------
+# HTML building blocks
+# ---------------------------------------------------------------------------
+
+
+class HtmlFragment:
+    """A piece of ready, escaped HTML that notebooks display as rich output.
+
+    Parameters
+    ----------
+    html_text : str
+        Markup that has already been escaped where it holds data.
+    text : str, optional
+        Plain-text representation (for ``text/plain`` and e-mail).
+    """
+
+    def __init__(self, html_text: str, text: str | None = None) -> None:
+        self.html = html_text
+        self.text = text if text is not None else ""
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __repr__(self) -> str:
+        return self.text or "<HtmlFragment>"
+
+    def __str__(self) -> str:
+        return self.html
+
+    def __add__(self, other: HtmlFragment) -> HtmlFragment:
+        return HtmlFragment(self.html + other.html, "\n".join([self.text, other.text]))
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a formatted table.
+
+    Attributes
+    ----------
+    key : str
+        Column in the source frame.
+    label : str
+        Header text.
+    unit : str
+        A unit understood by `format_value` (``"text"`` for verbatim data).
+    """
+
+    key: str
+    label: str
+    unit: str = "text"
+
+
+_NUMERIC_UNITS = {"currency", "fraction", "percent", "days", "count", "ratio"}
+
+
+def _esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _table_html(
+    headers: Sequence[tuple[str, bool]],
+    rows: Iterable[Sequence[tuple[str, bool]]],
+    *,
+    caption: str | None = None,
+    css_class: str = "arf-table",
+    note: str | None = None,
+    empty: str = "Nothing to show.",
+) -> str:
+    """Assemble a table from already-formatted plain-text cells (escaped here)."""
+    head = "".join(
+        f'<th class="num">{_esc(h)}</th>' if num else f"<th>{_esc(h)}</th>"
+        for h, num in headers
+    )
+    body_rows = []
+    for row in rows:
+        cells = "".join(
+            f'<td class="num">{_esc(v)}</td>' if num else f"<td>{_esc(v)}</td>"
+            for v, num in row
+        )
+        body_rows.append(f"<tr>{cells}</tr>")
+    if not body_rows:
+        body_rows.append(
+            f'<tr><td class="empty" colspan="{len(headers)}">{_esc(empty)}</td></tr>'
+        )
+    parts = [f'<table class="{_esc(css_class)}">']
+    if caption:
+        parts.append(f"<caption>{_esc(caption)}</caption>")
+    parts.append(f"<thead><tr>{head}</tr></thead><tbody>")
+    parts.extend(body_rows)
+    parts.append("</tbody></table>")
+    if note:
+        parts.append(f'<p class="arf-note">{_esc(note)}</p>')
+    return f'<div class="arf-table-wrap">{"".join(parts)}</div>'
+
+
+def _text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=False)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=False))]
+    lines.extend(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) for row in rows
+    )
+    return "\n".join(lines)
+
+
+def frame_table(
+    frame: pd.DataFrame,
+    columns: Sequence[Column],
+    *,
+    currency: str | None = None,
+    caption: str | None = None,
+    note: str | None = None,
+    empty: str = "Nothing to show.",
+    max_rows: int | None = None,
+) -> HtmlFragment:
+    """Render selected columns of a frame as an escaped, formatted HTML table.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Source rows. Columns named in ``columns`` but absent are shown as ``—``.
+    columns : sequence of Column
+        What to show, in order, with header labels and units.
+    currency : str, optional
+        Currency code for ``currency`` columns.
+    caption : str, optional
+        Table caption (the table's title).
+    note : str, optional
+        A line under the table (e.g. what the columns mean).
+    empty : str, default="Nothing to show."
+        Text of the single row shown when ``frame`` is empty.
+    max_rows : int, optional
+        Show at most this many rows; the note says how many were left out.
+
+    Returns
+    -------
+    HtmlFragment
+    """
+    shown = frame if max_rows is None else frame.head(max_rows)
+    headers = [(c.label, c.unit in _NUMERIC_UNITS) for c in columns]
+    rows: list[list[tuple[str, bool]]] = []
+    for record in shown.to_dict(orient="records"):
+        rows.append(
+            [
+                (
+                    format_value(record.get(c.key), c.unit, currency),
+                    c.unit in _NUMERIC_UNITS,
+                )
+                for c in columns
+            ]
+        )
+    if max_rows is not None and len(frame) > max_rows:
+        more = f"Showing the first {max_rows:,} of {len(frame):,} rows."
+        note = f"{note} {more}" if note else more
+    text = _text_table(
+        [c.label for c in columns], [[v for v, _ in row] for row in rows]
+    )
+    return HtmlFragment(
+        _table_html(headers, rows, caption=caption, note=note, empty=empty), text
+    )
+
+
+def definitions_list(items: Mapping[str, str], *, title: str | None = None) -> str:
+    """An escaped ``<dl>`` of term → definition (returned as markup)."""
+    parts = ['<dl class="arf-defs">']
+    if title:
+        parts.insert(0, f'<p class="arf-defs-title">{_esc(title)}</p>')
+    for term, definition in items.items():
+        parts.append(f"<dt>{_esc(term)}</dt><dd>{_esc(definition)}</dd>")
+    parts.append("</dl>")
+    return "".join(parts)
+
+
+def heading(text: str, level: int = 2, *, intro: str | None = None) -> HtmlFragment:
+    """A section heading with an optional one-line introduction (escaped)."""
+    level = min(max(int(level), 2), 4)
+    markup = f"<h{level}>{_esc(text)}</h{level}>"
+    if intro:
+        markup += f'<p class="arf-intro">{_esc(intro)}</p>'
+    return HtmlFragment(markup, text)
+
+
+def notice(text: str, *, kind: str = "info") -> HtmlFragment:
+    """A highlighted one-paragraph notice; ``kind`` is ``info`` or ``warning``."""
+    css = "arf-warning" if kind == "warning" else "arf-info"
+    return HtmlFragment(f'<p class="{css}">{_esc(text)}</p>', text)
+
+
+# ---------------------------------------------------------------------------
+# report tables
+# ---------------------------------------------------------------------------
+
+
+def _kpi_scalar(kpis: Mapping[str, Any], name: str) -> Any:
+    value = kpis.get(name)
+    if isinstance(value, Mapping):
+        for key in ("amount", "value", "count"):
+            if key in value:
+                return value[key]
+        return None
+    return value
+
+
+def _missing_reasons(kpis: Mapping[str, Any]) -> Mapping[str, str]:
+    missing = kpis.get("missing") or {}
+    if isinstance(missing, Mapping):
+        return {str(k): str(v) for k, v in missing.items()}
+    return {}
+
+
+def _benchmark_text(
+    name: str, info: KpiInfo, benchmarks: Mapping[str, Any] | None, currency: str | None
+) -> str:
+    if not benchmarks or name not in benchmarks:
+        return ""
+    bench = benchmarks[name]
+    if isinstance(bench, Mapping):
+        value = bench.get("value", bench.get("median"))
+        source = bench.get("source") or bench.get("label")
+        text = format_value(value, info.unit, currency)
+        return f"{text} ({source})" if source else text
+    return format_value(bench, info.unit, currency)
+
+
+def kpi_table(
+    kpis: Mapping[str, Any],
+    *,
+    currency: str | None = None,
+    names: Sequence[str] | None = None,
+    benchmarks: Mapping[str, Any] | None = None,
+    previous: Mapping[str, Any] | None = None,
+    caption: str | None = "Collection KPIs",
+) -> HtmlFragment:
+    """The KPI table: value, change, benchmark and a plain-language definition.
+
+    Parameters
+    ----------
+    kpis : mapping
+        KPI name → value as produced by ``arforecast.kpis.kpis_to_dict`` (the
+        documented JSON shape); a ``missing`` mapping of name → reason explains
+        absent values.
+    currency : str, optional
+        Reporting currency for amounts (defaults to ``kpis["currency"]``).
+    names : sequence of str, optional
+        Which KPIs to show, in order (default: the standard collections set, those
+        present in ``kpis``).
+    benchmarks : mapping, optional
+        KPI name → benchmark value (or ``{"value": v, "source": s}``), shown in an
+        "Industry benchmark" column when given.
+    previous : mapping, optional
+        The same KPIs at an earlier date; adds a "Change" column.
+    caption : str, optional
+        Table caption.
+
+    Returns
+    -------
+    HtmlFragment
+        The table; the "What it means" column sits beside each value.
+    """
+    currency = currency or kpis.get("currency")
+    reasons = _missing_reasons(kpis)
+    if names is None:
+        names = [n for n in DEFAULT_KPI_ORDER if n in kpis or n in reasons]
+    headers: list[tuple[str, bool]] = [("Measure", False), ("Value", True)]
+    if previous is not None:
+        headers.append(("Change", True))
+    if benchmarks:
+        headers.append(("Industry benchmark", True))
+    headers.append(("What it means", False))
+
+    rows = []
+    text_rows = []
+    for name in names:
+        info = KPI_CATALOG.get(name, KpiInfo(name.replace("_", " "), "text", ""))
+        value = _kpi_scalar(kpis, name)
+        shown = format_value(value, info.unit, currency, reason=reasons.get(name))
+        row = [(info.label, False), (shown, True)]
+        if previous is not None:
+            row.append((format_change(value, _kpi_scalar(previous, name), info), True))
+        if benchmarks:
+            row.append((_benchmark_text(name, info, benchmarks, currency), True))
+        row.append((info.definition, False))
+        rows.append(row)
+        text_rows.append([info.label, shown])
+    markup = _table_html(headers, rows, caption=caption, css_class="arf-table arf-kpi")
+    return HtmlFragment(markup, _text_table(["Measure", "Value"], text_rows))
+
+
+def format_change(current: object, previous: object, info: KpiInfo) -> str:
+    """Describe the change from ``previous`` to ``current`` in the KPI's unit.
+
+    Fractions change in percentage points (``+1.2 pts``), days in days, amounts in
+    currency units (``+12,300``); missing either side gives ``—``.
+
+    Examples
+    --------
+    >>> format_change(0.80, 0.75, KPI_CATALOG["percent_current"])
+    '+5.0 pts'
+    >>> format_change(40.0, 42.5, KPI_CATALOG["dso"])
+    '-2.5 days'
+    """
+    if _is_missing(current) or _is_missing(previous):
+        return MISSING
+    delta = float(current) - float(previous)  # type: ignore[arg-type]
+    if info.unit == "fraction":
+        return f"{delta * 100:+,.1f} pts"
+    if info.unit == "percent":
+        return f"{delta:+,.1f} pts"
+    if info.unit == "days":
+        return f"{delta:+,.1f} days"
+    if info.unit == "currency":
+        return f"{delta:+,.0f}"
+    if info.unit == "count":
+        return f"{delta:+,.0f}"
+    return f"{delta:+,.2f}"
+
+
+AGING_LABELS = {
+    "current": "Not yet due",
+    "1-30": "1–30 days overdue",
+    "31-60": "31–60 days overdue",
+    "61-90": "61–90 days overdue",
+    "91-120": "91–120 days overdue",
+    "120+": "Over 120 days overdue",
+}
+
+
+def aging_label(bucket: str) -> str:
+    """Plain-language label of an aging bucket (``"1-30"`` → ``"1–30 days overdue"``)."""
+    if bucket in AGING_LABELS:
+        return AGING_LABELS[bucket]
+    return f"{bucket} days overdue" if bucket[:1].isdigit() else bucket
+
+
+def aging_table(
+    aging: Mapping[str, float] | pd.Series,
+    *,
+    unapplied_credit: float | None = None,
+    currency: str | None = None,
+    counts: Mapping[str, int] | None = None,
+    caption: str | None = "Receivables by days past due",
+) -> HtmlFragment:
+    """Aging buckets with amount and share, unapplied credit and the total.
+
+    Parameters
+    ----------
+    aging : mapping or Series
+        Bucket label (``current``, ``1-30``, ..., ``120+``) → open amount.
+    unapplied_credit : float, optional
+        Unapplied credit (≤ 0), shown on its own row, never inside a bucket.
+    currency : str, optional
+    counts : mapping, optional
+        Bucket → number of open invoices.
+    caption : str, optional
+
+    Returns
+    -------
+    HtmlFragment
+        The rows sum to total open receivables (the last row).
+    """
+    items = [(str(k), float(v or 0.0)) for k, v in dict(aging).items()]
+    credit = float(unapplied_credit or 0.0)
+    total = sum(v for _, v in items) + credit
+    gross = sum(v for _, v in items)
+    headers = [("Days past due", False), ("Amount", True), ("Share", True)]
+    if counts is not None:
+        headers.insert(1, ("Invoices", True))
+    rows = []
+    for bucket, amount in items:
+        row = [(aging_label(bucket), False)]
+        if counts is not None:
+            row.append((format_count(counts.get(bucket, 0)), True))
+        share = amount / gross if gross else None
+        row += [
+            (format_amount(amount, currency), True),
+            (format_percent(share, reason=None if gross else "no open items"), True),
+        ]
+        rows.append(row)
+    credit_row = [("Unapplied credit", False)]
+    if counts is not None:
+        credit_row.append(("", True))
+    credit_row += [(format_amount(credit, currency), True), ("", True)]
+    rows.append(credit_row)
+    total_row = [("Total open receivables", False)]
+    if counts is not None:
+        total_row.append((format_count(sum((counts or {}).values())), True))
+    total_row += [(format_amount(total, currency), True), ("", True)]
+    rows.append(total_row)
+    note = (
+        "Share is of the invoices' open balances before unapplied credit. Unapplied "
+        "credit = overpayments and payments not matched to an invoice."
+    )
+    markup = _table_html(
+        headers, rows, caption=caption, css_class="arf-table arf-total", note=note
+    )
+    text = _text_table([h for h, _ in headers], [[v for v, _ in row] for row in rows])
+    return HtmlFragment(markup, text)
+
+
+def _pick(frame: pd.DataFrame, candidates: Sequence[str]) -> str | None:
+    for name in candidates:
+        if name in frame.columns:
+            return name
+    return None
+
+
+def _columns_present(
+    frame: pd.DataFrame, spec: Sequence[tuple[Sequence[str], str, str]]
+) -> list[Column]:
+    """Columns from ``(candidate keys, label, unit)`` specs whose key exists."""
+    out = []
+    for keys, label, unit in spec:
+        key = _pick(frame, keys)
+        if key is not None:
+            out.append(Column(key, label, unit))
+    return out
+
+
+def worklist_table(
+    worklist: pd.DataFrame,
+    *,
+    currency: str | None = None,
+    max_rows: int = 20,
+    caption: str | None = "Prioritized collection worklist",
+) -> HtmlFragment:
+    """The collector worklist: who to call first, how much, and why.
+
+    Parameters
+    ----------
+    worklist : DataFrame
+        ``arforecast.kpis.collector_worklist`` output, in priority order. Known
+        columns are shown when present: rank/priority, customer name and id,
+        portfolio, past-due and open amounts, oldest days past due, stage, reason,
+        next action.
+    currency : str, optional
+    max_rows : int, default=20
+    caption : str, optional
+    """
+    spec: list[tuple[Sequence[str], str, str]] = [
+        (("rank", "priority_rank"), "#", "count"),
+        (("name", "customer_name"), "Customer", "text"),
+        (("customer_id",), "Customer id", "text"),
+        (("portfolio",), "Portfolio", "text"),
+        (
+            ("past_due", "past_due_rc", "past_due_amount", "overdue"),
+            "Past due",
+            "currency",
+        ),
+        (
+            ("balance", "open_balance", "balance_rc", "open_ar"),
+            "Open balance",
+            "currency",
+        ),
+        (
+            ("max_days_past_due", "oldest_days_past_due", "days_past_due"),
+            "Oldest overdue",
+            "days",
+        ),
+        (("stage",), "Stage", "text"),
+        (("reason", "reasons"), "Why on the list", "text"),
+        (("next_action", "action"), "Next step", "text"),
+    ]
+    columns = _columns_present(worklist, spec)
+    return frame_table(
+        worklist,
+        columns,
+        currency=currency,
+        caption=caption,
+        max_rows=max_rows,
+        empty="No customer has an overdue balance.",
+    )
+
+
+def disputes_table(
+    disputes: pd.DataFrame,
+    *,
+    currency: str | None = None,
+    max_rows: int = 15,
+    caption: str | None = "Largest open disputes",
+) -> HtmlFragment:
+    """Open disputed invoices, largest first (customer, invoice, amount, age)."""
+    spec: list[tuple[Sequence[str], str, str]] = [
+        (("name", "customer_name"), "Customer", "text"),
+        (("customer_id",), "Customer id", "text"),
+        (("invoice_id",), "Invoice", "text"),
+        (("balance_rc", "balance", "amount_rc", "amount"), "Open amount", "currency"),
+        (("days_past_due",), "Days past due", "days"),
+        (("dispute_opened", "opened", "date"), "Dispute opened", "date"),
+        (("days_in_dispute", "dispute_age_days"), "In dispute for", "days"),
+    ]
+    return frame_table(
+        disputes,
+        _columns_present(disputes, spec),
+        currency=currency,
+        caption=caption,
+        max_rows=max_rows,
+        empty="No open disputes.",
+    )
+
+
+def promises_table(
+    promises: pd.DataFrame,
+    *,
+    currency: str | None = None,
+    max_rows: int = 15,
+    caption: str | None = "Promises to pay",
+) -> HtmlFragment:
+    """Promises to pay: who promised what by when, and whether it was kept."""
+    spec: list[tuple[Sequence[str], str, str]] = [
+        (("name", "customer_name"), "Customer", "text"),
+        (("customer_id",), "Customer id", "text"),
+        (("invoice_id",), "Invoice", "text"),
+        (("date", "promise_date"), "Promised on", "date"),
+        (("promised_date",), "Pay by", "date"),
+        (("promised_amount",), "Promised", "currency"),
+        (("paid", "paid_amount", "received"), "Received", "currency"),
+        (("status",), "Status", "text"),
+    ]
+    return frame_table(
+        promises,
+        _columns_present(promises, spec),
+        currency=currency,
+        caption=caption,
+        max_rows=max_rows,
+        empty="No promises to pay in the period.",
+    )
+
+
+SEVERITY_LABELS = {
+    "fatal": "Stopped the load",
+    "set_aside": "Rows set aside",
+    "warning": "Kept, with a warning",
+}
+
+
+def findings_table(
+    findings: pd.DataFrame | Sequence[Any],
+    *,
+    max_rows: int = 25,
+    caption: str | None = "Data-quality findings",
+) -> HtmlFragment:
+    """Data-quality findings: class, table, rows, column, value and the fix.
+
+    Parameters
+    ----------
+    findings : DataFrame or sequence of Finding
+        ``DataQuality.to_frame()`` or ``DataQuality.findings``.
+    max_rows : int, default=25
+    caption : str, optional
+    """
+    if not isinstance(findings, pd.DataFrame):
+        records = [f.to_dict() if hasattr(f, "to_dict") else dict(f) for f in findings]
+        findings = pd.DataFrame.from_records(
+            records,
+            columns=["severity", "code", "table", "rows", "column", "value", "message"],
+        )
+    frame = findings.copy()
+    if len(frame):
+        frame["severity"] = frame["severity"].map(lambda s: SEVERITY_LABELS.get(s, s))
+        frame["rows"] = frame["rows"].map(_rows_text)
+    columns = [
+        Column("severity", "Outcome"),
+        Column("table", "Table"),
+        Column("rows", "Source rows"),
+        Column("column", "Column"),
+        Column("value", "Value"),
+        Column("message", "What to do"),
+    ]
+    return frame_table(
+        frame,
+        columns,
+        caption=caption,
+        max_rows=max_rows,
+        empty="No data-quality findings: every row was used as read.",
+    )
+
+
+def _rows_text(rows: object, limit: int = 5) -> str:
+    if isinstance(rows, (list, tuple)):
+        head = ", ".join(str(r) for r in rows[:limit])
+        return head + (f" (+{len(rows) - limit} more)" if len(rows) > limit else "")
+    return "" if _is_missing(rows) else str(rows)
+
+
+def reconciliation_table(
+    reconciliation: pd.DataFrame,
+    *,
+    currency: str | None = None,
+    caption: str | None = "Reconciliation: read = used + set aside",
+) -> HtmlFragment:
+    """Rows and amounts read, used and set aside, per table.
+
+    Amounts are in each table's document currency as read.
+    """
+    columns = [
+        Column("table", "Table"),
+        Column("rows_read", "Rows read", "count"),
+        Column("rows_used", "Rows used", "count"),
+        Column("rows_set_aside", "Rows set aside", "count"),
+        Column("amount_read", "Amount read", "currency"),
+        Column("amount_used", "Amount used", "currency"),
+        Column("amount_set_aside", "Amount set aside", "currency"),
+    ]
+    return frame_table(
+        reconciliation,
+        columns,
+        currency=currency,
+        caption=caption,
+        empty="No tables were read.",
+    )
