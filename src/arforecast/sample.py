@@ -304,19 +304,33 @@ def describe_planted_issues(tables: dict[str, pd.DataFrame]) -> dict[str, list[s
     """
     inv = tables["invoices"]
     pay = tables["payments"]
-    known = pay["invoice_id"].isin(inv["invoice_id"])
-    paid = pay.groupby("invoice_id", sort=True)["amount"].sum()
-    amounts = inv.set_index("invoice_id")["amount"]
-    paid_known = paid[paid.index.isin(amounts.index)]
-    over = paid_known[paid_known > amounts.reindex(paid_known.index) + 0.005]
-    inv_date = pay["invoice_id"].map(inv.set_index("invoice_id")["invoice_date"])
-    early = pay["payment_date"] < inv_date
+    pos = _positions(inv["invoice_id"], pay["invoice_id"])
+    known = pos >= 0
+
+    amount = inv["amount"].to_numpy(dtype=float)
+    paid = np.bincount(
+        pos[known],
+        weights=pay["amount"].to_numpy(dtype=float)[known],
+        minlength=len(inv),
+    )
+    over = paid > amount + 0.005
+    inv_day = inv["invoice_date"].to_numpy()[np.maximum(pos, 0)]
+    early = known & (pay["payment_date"].to_numpy() < inv_day)
     return {
-        "unknown_invoice": pay.loc[~known, "payment_id"].tolist(),
-        "overpayment": over.index.tolist(),
-        "zero_amount": inv.loc[inv["amount"] == 0, "invoice_id"].tolist(),
-        "payment_before_invoice": pay.loc[early.fillna(False), "payment_id"].tolist(),
+        "unknown_invoice": pay["payment_id"][~known].tolist(),
+        "overpayment": inv["invoice_id"][over].tolist(),
+        "zero_amount": inv["invoice_id"][amount == 0].tolist(),
+        "payment_before_invoice": pay["payment_id"][early].tolist(),
     }
+
+
+def _positions(keys: pd.Series, values: pd.Series) -> np.ndarray:
+    """Position of each value among the unique ``keys``, or -1 when absent."""
+    codes, _ = pd.factorize(pd.concat([keys, values], ignore_index=True))
+    # keys are unique, so their codes are their positions 0 .. len(keys) - 1
+    out = codes[len(keys) :].astype(np.int64)
+    out[out >= len(keys)] = -1
+    return out
 
 
 # ----------------------------------------------------------------------------

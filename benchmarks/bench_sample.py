@@ -1,0 +1,90 @@
+"""Time the sample generator and writer at benchmark size (1,000,000 invoices).
+
+Prints the seconds of `generate_sample` and of `write_sample` (CSV and Parquet),
+the rows per table, the peak resident memory of this process after each step
+(``resource.getrusage``), and the ratio of the generation time to its 30 s
+budget from the design card.
+
+Usage: ``python benchmarks/bench_sample.py [--invoices N] [--customers N]
+[--seed S] [--strict]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from arforecast.sample import generate_sample, write_sample
+
+BUDGET_SECONDS = 30.0
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MiB (Linux: KiB units)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--invoices", type=int, default=1_000_000)
+    parser.add_argument(
+        "--customers",
+        type=int,
+        default=None,
+        help="number of customers (default: invoices / 50, at least 10)",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when generation exceeds its budget",
+    )
+    args = parser.parse_args(argv)
+    customers = args.customers or max(10, args.invoices // 50)
+    kwargs = {"invoices": args.invoices, "customers": customers, "seed": args.seed}
+    print(
+        f"sample: {args.invoices:,} invoices, {customers:,} customers, seed {args.seed}"
+    )
+
+    # generation alone
+    started = time.perf_counter()
+    tables = generate_sample(**kwargs)
+    generate_s = time.perf_counter() - started
+    print(
+        f"generate_sample        {generate_s:8.2f} s   peak RSS {peak_rss_mb():8.0f} MiB"
+    )
+    for name, frame in tables.items():
+        print(f"  {name:<12} {len(frame):>12,} rows")
+    del tables
+
+    # writing: write_sample generates again, so the writing share is the difference
+    timings = {}
+    with tempfile.TemporaryDirectory(prefix="bench_sample_") as tmp:
+        for fmt in ("csv", "parquet"):
+            out = Path(tmp) / fmt
+            started = time.perf_counter()
+            summary = write_sample(out, fmt=fmt, **kwargs)
+            took = time.perf_counter() - started
+            timings[fmt] = took
+            size_mb = sum(Path(p).stat().st_size for p in summary["files"].values())
+            print(
+                f"write_sample({fmt:<7}) {took:8.2f} s   peak RSS {peak_rss_mb():8.0f} MiB"
+                f"   (writing ~{max(took - generate_s, 0.0):.2f} s, "
+                f"{size_mb / 2**20:.0f} MiB on disk)"
+            )
+
+    ratio = generate_s / BUDGET_SECONDS
+    print(
+        f"generate_sample: {generate_s:.2f} s = {ratio:.2f} x the {BUDGET_SECONDS:.0f} s "
+        f"budget ({'within' if ratio <= 1 else 'OVER'} budget)"
+    )
+    print(f"peak RSS: {peak_rss_mb():.0f} MiB")
+    return 1 if args.strict and ratio > 1 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
