@@ -464,8 +464,8 @@ def test_larger_invoices_pay_later_within_a_customer(mature) -> None:
 def test_write_sample_writes_every_table_and_a_readme(tmp_path, fmt: str) -> None:
     summary = write_sample(tmp_path / "ledger", fmt=fmt, customers=30, invoices=500)
     json.dumps(summary)  # the CLI prints it as JSON
-    assert set(summary["files"]) == set(COLUMNS)
-    for name, path in summary["files"].items():
+    assert set(summary["paths"]) == set(COLUMNS)
+    for name, path in summary["paths"].items():
         assert path.endswith(f"{name}.{fmt}")
     assert summary["rows"]["invoices"] == 500
     assert summary["seed"] == 0
@@ -477,9 +477,9 @@ def test_write_sample_writes_every_table_and_a_readme(tmp_path, fmt: str) -> Non
             assert value in readme
 
     if fmt == "csv":
-        inv = pd.read_csv(summary["files"]["invoices"], dtype=str)
+        inv = pd.read_csv(summary["paths"]["invoices"], dtype=str)
     else:
-        inv = pd.read_parquet(summary["files"]["invoices"])
+        inv = pd.read_parquet(summary["paths"]["invoices"])
     assert len(inv) == 500
     assert list(inv.columns) == COLUMNS["invoices"]
 
@@ -490,7 +490,7 @@ def test_csv_has_iso_dates_and_text_ids(tmp_path) -> None:
     header, first = text.splitlines()[:2]
     assert header.split(",") == COLUMNS["activities"]
     assert re.search(r",\d{4}-\d{2}-\d{2},", first)
-    pay = pd.read_csv(summary["files"]["payments"], dtype=str)
+    pay = pd.read_csv(summary["paths"]["payments"], dtype=str)
     assert pay["payment_id"].str.fullmatch(r"PAY-\d{7}").all()
     assert pay["payment_date"].str.fullmatch(r"\d{4}-\d{2}-\d{2}").all()
     back = generate_sample(customers=20, invoices=300, seed=5)["payments"]
