@@ -1,0 +1,697 @@
+"""E-mail delivery: the executive summary as a lean multipart message, sent by SMTP."""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import ipaddress
+import json
+import logging
+import mimetypes
+import os
+import re
+import smtplib
+import ssl
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+from typing import Any
+
+from arforecast.exceptions import ReportError
+
+__all__ = [
+    "MAX_HTML_BYTES",
+    "JobFailure",
+    "build_message",
+    "load_summary",
+    "send_messages",
+    "write_eml",
+]
+
+logger = logging.getLogger(__name__)
+
+MAX_HTML_BYTES = 100_000
+SUMMARY_FILE = "summary.json"
+MAX_AT_RISK_ROWS = 15
+_WIDTH = 640
+_FONT = "font-family:Helvetica,Arial,sans-serif;"
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+@dataclass(frozen=True)
+class JobFailure:
+    """A failed job, reported in the message instead of its portfolio's reports.
+
+    Parameters
+    ----------
+    as_of, portfolio, notebook : str
+        Which job.
+    error : str
+        The one-line error.
+    path : str
+        Where the executed notebook with the error is saved.
+    """
+
+    as_of: str
+    portfolio: str
+    notebook: str
+    error: str
+    path: str
+
+
+# ---------------------------------------------------------------------------
+# Reading summary.json
+
+
+def load_summary(summary_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read ``summary.json`` from a job folder into a normalised dict.
+
+    Parameters
+    ----------
+    summary_dir : path-like
+        The executive summary's ``output_dir``.
+
+    Returns
+    -------
+    dict
+        ``title``, ``portfolio``, ``as_of``, ``currency``, ``headline`` (list of
+        ``{label, value, change, note}`` strings), ``changes`` and ``notes`` (lists
+        of str), ``at_risk`` (``{columns, rows}``) and ``charts`` (list of
+        ``{path, alt, caption}`` with absolute paths of existing PNG files).
+
+    Raises
+    ------
+    ReportError
+        When the file is missing or not valid JSON.
+    """
+    folder = Path(summary_dir)
+    path = folder / SUMMARY_FILE
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ReportError(
+            f"no {SUMMARY_FILE} in {folder}: the executive summary notebook writes "
+            "it; include executive_summary in the params file's notebooks."
+        ) from exc
+    except ValueError as exc:
+        raise ReportError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ReportError(f"{path}: expected a JSON object; got {type(raw).__name__}.")
+    return _normalise_summary(raw, folder)
+
+
+def _normalise_summary(raw: Mapping[str, Any], folder: Path) -> dict[str, Any]:
+    portfolio = raw.get("portfolio") or "all portfolios"
+    as_of = str(raw.get("as_of") or "")
+    title = raw.get("title") or f"Accounts receivable: {portfolio}, as of {as_of}"
+    return {
+        "title": str(title),
+        "portfolio": str(portfolio),
+        "as_of": as_of,
+        "currency": str(raw.get("currency") or ""),
+        "headline": _figures(raw.get("headline", raw.get("figures", []))),
+        "changes": _texts(raw.get("what_changed", raw.get("changes", []))),
+        "notes": _texts(raw.get("notes", [])),
+        "at_risk": _table(raw.get("at_risk", [])),
+        "charts": _charts(raw.get("charts", []), folder),
+    }
+
+
+def _figures(value: Any) -> list[dict[str, str]]:
+    if isinstance(value, Mapping):
+        value = [{"label": k, "value": v} for k, v in value.items()]
+    figures = []
+    for item in value or []:
+        if not isinstance(item, Mapping):
+            continue
+        figures.append(
+            {
+                "label": _text(item.get("label", item.get("name", ""))),
+                "value": _text(item.get("display", item.get("value"))),
+                "change": _text(item.get("change", item.get("delta", ""))),
+                "note": _text(item.get("definition", item.get("note", ""))),
+            }
+        )
+    return figures
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    items = []
+    for item in value or []:
+        if isinstance(item, Mapping):
+            item = item.get("text", item.get("message", ""))
+        if item not in (None, ""):
+            items.append(_text(item))
+    return items
+
+
+def _table(value: Any) -> dict[str, list]:
+    if isinstance(value, Mapping):
+        rows = list(value.get("rows", []))
+        columns = list(value.get("columns", []))
+    else:
+        rows = list(value or [])
+        columns = []
+    if rows and isinstance(rows[0], Mapping):
+        if not columns:
+            columns = list(rows[0])
+        rows = [[row.get(c) for c in columns] for row in rows]
+    return {
+        "columns": [_text(c).replace("_", " ") for c in columns],
+        "rows": [[_text(cell) for cell in row] for row in rows],
+    }
+
+
+def _charts(value: Any, folder: Path) -> list[dict[str, str]]:
+    charts = []
+    for item in value or []:
+        if isinstance(item, str):
+            item = {"file": item}
+        if not isinstance(item, Mapping):
+            continue
+        name = item.get("file") or item.get("path") or ""
+        path = (folder / str(name)).resolve()
+        if not name or not path.is_file():
+            logger.warning("Chart %s listed in %s is missing; left out", name, folder)
+            continue
+        charts.append(
+            {
+                "path": str(path),
+                "alt": _text(item.get("alt", item.get("title", "chart"))),
+                "caption": _text(item.get("caption", "")),
+            }
+        )
+    return charts
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+# ---------------------------------------------------------------------------
+# Layout
+
+
+def _render_html(
+    summaries: Sequence[Mapping[str, Any]],
+    failures: Sequence[JobFailure],
+    cids: Mapping[str, str],
+    heading: str,
+    max_rows: int,
+) -> str:
+    esc = html.escape
+    blocks = [
+        f'<tr><td style="{_FONT}font-size:20px;font-weight:bold;color:#1f2933;'
+        f'padding:20px 24px 4px">{esc(heading)}</td></tr>'
+    ]
+    if failures:
+        blocks.append(_failure_block(failures))
+    for summary in summaries:
+        blocks.append(_summary_block(summary, cids, max_rows))
+    blocks.append(
+        f'<tr><td style="{_FONT}font-size:12px;color:#7b8794;padding:16px 24px 24px">'
+        "The full reports are attached. Figures are as of the date shown, in the "
+        "reporting currency. Generated by arforecast.</td></tr>"
+    )
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(heading)}</title></head>"
+        '<body style="margin:0;padding:0;background:#f5f7fa">'
+        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" '
+        'border="0" style="background:#f5f7fa"><tr><td align="center">'
+        f'<table role="presentation" width="{_WIDTH}" cellpadding="0" cellspacing="0" '
+        f'border="0" style="width:100%;max-width:{_WIDTH}px;background:#ffffff">'
+        + "".join(blocks)
+        + "</table></td></tr></table></body></html>"
+    )
+
+
+def _failure_block(failures: Sequence[JobFailure]) -> str:
+    esc = html.escape
+    items = "".join(
+        f'<li style="margin:0 0 6px">{esc(f.as_of)} · {esc(f.portfolio)} · '
+        f"{esc(f.notebook)}: {esc(f.error)}<br>"
+        f'<span style="color:#7b8794;font-size:12px">{esc(f.path)}</span></li>'
+        for f in failures
+    )
+    portfolios = ", ".join(dict.fromkeys(f.portfolio for f in failures))
+    return (
+        '<tr><td style="padding:12px 24px">'
+        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" '
+        'border="0" style="background:#ffe3e3;border-left:4px solid #a61b1b">'
+        f'<tr><td style="{_FONT}font-size:14px;color:#610404;padding:12px 16px">'
+        f"<strong>Reports failed: {esc(portfolios)}.</strong> Their figures and "
+        "reports are left out of this message, because they may be incomplete "
+        f'or wrong. The saved notebooks show the error.<ul style="margin:8px 0 0;'
+        f'padding-left:18px">{items}</ul></td></tr></table></td></tr>'
+    )
+
+
+def _summary_block(
+    summary: Mapping[str, Any], cids: Mapping[str, str], max_rows: int
+) -> str:
+    esc = html.escape
+    parts = [
+        f'<tr><td style="{_FONT}font-size:16px;font-weight:bold;color:#1f2933;'
+        f'padding:18px 24px 6px;border-top:1px solid #e4e7eb">'
+        f"{esc(summary['title'])}</td></tr>"
+    ]
+
+    figures = summary["headline"]
+    if figures:
+        cells = []
+        for figure in figures:
+            change = (
+                f'<div style="font-size:12px;color:#52606d">{esc(figure["change"])}</div>'
+                if figure["change"]
+                else ""
+            )
+            cells.append(
+                f'<td valign="top" width="{100 // min(3, len(figures))}%" '
+                f'style="{_FONT}padding:8px 6px;border:1px solid #e4e7eb">'
+                f'<div style="font-size:12px;color:#52606d">{esc(figure["label"])}</div>'
+                f'<div style="font-size:20px;font-weight:bold;color:#1f2933">'
+                f"{esc(figure['value'])}</div>{change}</td>"
+            )
+        rows = "".join(
+            "<tr>" + "".join(cells[i : i + 3]) + "</tr>"
+            for i in range(0, len(cells), 3)
+        )
+        parts.append(
+            '<tr><td style="padding:4px 18px">'
+            '<table role="presentation" width="100%" cellpadding="0" cellspacing="4" '
+            f'border="0">{rows}</table></td></tr>'
+        )
+
+    for chart in summary["charts"]:
+        cid = cids.get(chart["path"])
+        if cid is None:
+            continue
+        caption = (
+            f'<div style="{_FONT}font-size:12px;color:#52606d;padding-top:4px">'
+            f"{esc(chart['caption'])}</div>"
+            if chart["caption"]
+            else ""
+        )
+        parts.append(
+            f'<tr><td style="padding:8px 24px"><img src="cid:{esc(cid, quote=True)}" '
+            f'alt="{esc(chart["alt"], quote=True)}" width="{_WIDTH - 48}" '
+            f'style="display:block;width:100%;max-width:{_WIDTH - 48}px;height:auto;'
+            f'border:0">{caption}</td></tr>'
+        )
+
+    parts.append(_list_block("What changed", summary["changes"]))
+    parts.append(_risk_block(summary["at_risk"], max_rows))
+    parts.append(_list_block("Notes", summary["notes"], small=True))
+    return "".join(parts)
+
+
+def _list_block(title: str, items: Sequence[str], *, small: bool = False) -> str:
+    if not items:
+        return ""
+    esc = html.escape
+    size = "12px" if small else "14px"
+    lis = "".join(f'<li style="margin:0 0 4px">{esc(item)}</li>' for item in items)
+    return (
+        f'<tr><td style="{_FONT}font-size:{size};color:#1f2933;padding:8px 24px">'
+        f"<strong>{esc(title)}</strong>"
+        f'<ul style="margin:6px 0 0;padding-left:18px">{lis}</ul></td></tr>'
+    )
+
+
+def _risk_block(table: Mapping[str, list], max_rows: int) -> str:
+    rows = table["rows"]
+    if not rows:
+        return ""
+    esc = html.escape
+    cell = f"{_FONT}font-size:12px;padding:4px 6px;border-bottom:1px solid #e4e7eb;"
+    header = "".join(
+        f'<th align="left" style="{cell}color:#52606d">{esc(c)}</th>'
+        for c in table["columns"]
+    )
+    body = "".join(
+        "<tr>" + "".join(f'<td style="{cell}">{esc(v)}</td>' for v in row) + "</tr>"
+        for row in rows[:max_rows]
+    )
+    more = len(rows) - max_rows
+    tail = (
+        f'<div style="{_FONT}font-size:12px;color:#52606d;padding-top:4px">'
+        f"and {more} more in the attached reports.</div>"
+        if more > 0
+        else ""
+    )
+    return (
+        f'<tr><td style="{_FONT}font-size:14px;padding:8px 24px">'
+        "<strong>At risk</strong>"
+        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" '
+        f'border="0" style="margin-top:6px"><tr>{header}</tr>{body}</table>{tail}'
+        "</td></tr>"
+    )
+
+
+def _render_text(
+    summaries: Sequence[Mapping[str, Any]],
+    failures: Sequence[JobFailure],
+    heading: str,
+    max_rows: int,
+) -> str:
+    lines = [heading, "=" * len(heading), ""]
+    if failures:
+        lines.append("REPORTS FAILED (left out of this message; they may be wrong):")
+        for f in failures:
+            lines.append(f"  - {f.as_of} {f.portfolio} {f.notebook}: {f.error}")
+            lines.append(f"    saved notebook: {f.path}")
+        lines.append("")
+    for summary in summaries:
+        lines += [summary["title"], "-" * len(summary["title"])]
+        for figure in summary["headline"]:
+            change = f" ({figure['change']})" if figure["change"] else ""
+            lines.append(f"  {figure['label']}: {figure['value']}{change}")
+        if summary["changes"]:
+            lines += ["", "What changed:"] + [f"  - {c}" for c in summary["changes"]]
+        table = summary["at_risk"]
+        if table["rows"]:
+            lines += ["", "At risk:"]
+            if table["columns"]:
+                lines.append("  " + " | ".join(table["columns"]))
+            lines += ["  " + " | ".join(row) for row in table["rows"][:max_rows]]
+            if len(table["rows"]) > max_rows:
+                lines.append(f"  and {len(table['rows']) - max_rows} more")
+        if summary["charts"]:
+            lines += ["", f"  ({len(summary['charts'])} chart(s) in the HTML version)"]
+        if summary["notes"]:
+            lines += ["", "Notes:"] + [f"  - {n}" for n in summary["notes"]]
+        lines.append("")
+    lines.append("The full reports are attached.")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# The message
+
+
+def build_message(
+    summary_dir: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    to: Sequence[str],
+    cc: Sequence[str] = (),
+    sender: str,
+    subject: str,
+    attachments: Sequence[str | os.PathLike[str]] = (),
+    failures: Sequence[JobFailure] = (),
+) -> EmailMessage:
+    """Build the multipart e-mail for one recipient list.
+
+    Parameters
+    ----------
+    summary_dir : path-like or sequence of path-like
+        Folder(s) holding ``summary.json`` and its PNG charts; several folders
+        give one section each (one per portfolio), in order. May be empty when
+        every portfolio failed.
+    to, cc : sequence of str
+        Addresses.
+    sender : str
+        The ``From`` address.
+    subject : str
+        The subject line.
+    attachments : sequence of path-like
+        Full report HTML files to attach.
+    failures : sequence of JobFailure
+        Failed jobs, listed in a marked block at the top (their reports are not
+        passed as attachments by the runner).
+
+    Returns
+    -------
+    email.message.EmailMessage
+        ``multipart/mixed`` → ``multipart/related`` (``multipart/alternative``
+        with text and HTML, then the PNGs as CID parts referenced by
+        ``<img src="cid:…">``) → the attachments.
+
+    Raises
+    ------
+    ReportError
+        When a summary is missing, or the HTML body exceeds ``MAX_HTML_BYTES``
+        even with the at-risk tables shortened.
+    """
+    if isinstance(summary_dir, (str, os.PathLike)):
+        folders = [Path(summary_dir)]
+    else:
+        folders = [Path(d) for d in summary_dir]
+    if not folders and not failures:
+        raise ReportError("build_message needs a summary folder or failures to report.")
+    summaries = [load_summary(folder) for folder in folders]
+
+    cids = {
+        chart["path"]: make_msgid(domain="arforecast.local")[1:-1]
+        for summary in summaries
+        for chart in summary["charts"]
+    }
+    heading = subject
+    body_html, rows = _fit_html(summaries, failures, cids, heading)
+    body_text = _render_text(summaries, failures, heading, rows)
+
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = sender
+    message["To"] = ", ".join(to)
+    if cc:
+        message["Cc"] = ", ".join(cc)
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain="arforecast.local")
+    message["X-Arforecast-Status"] = "failed" if failures else "ok"
+
+    message.set_content(body_text, subtype="plain", charset="utf-8")
+    message.add_alternative(body_html, subtype="html", charset="utf-8")
+    html_part = message.get_payload()[1]
+    for path, cid in cids.items():
+        html_part.add_related(
+            Path(path).read_bytes(),
+            maintype="image",
+            subtype="png",
+            cid=f"<{cid}>",
+            filename=Path(path).name,
+            disposition="inline",
+        )
+
+    names: set[str] = set()
+    for attachment in attachments:
+        path = Path(attachment)
+        maintype, subtype = (mimetypes.guess_type(path.name)[0] or "text/html").split(
+            "/"
+        )
+        message.add_attachment(
+            path.read_bytes(),
+            maintype=maintype,
+            subtype=subtype,
+            filename=_attachment_name(path, names),
+        )
+    logger.info(
+        "Built e-mail %r: HTML body %d bytes, %d image(s), %d attachment(s)",
+        subject,
+        len(body_html.encode("utf-8")),
+        len(cids),
+        len(attachments),
+    )
+    return message
+
+
+def _fit_html(
+    summaries: Sequence[Mapping[str, Any]],
+    failures: Sequence[JobFailure],
+    cids: Mapping[str, str],
+    heading: str,
+) -> tuple[str, int]:
+    """Render the HTML body within MAX_HTML_BYTES, shortening tables if needed."""
+    rows = MAX_AT_RISK_ROWS
+    while True:
+        body = _render_html(summaries, failures, cids, heading, rows)
+        size = len(body.encode("utf-8"))
+        if size <= MAX_HTML_BYTES:
+            return body, rows
+        if rows == 0:
+            raise ReportError(
+                f"the e-mail HTML body is {size:,} bytes, over the {MAX_HTML_BYTES:,} "
+                "byte limit (clients clip larger bodies); send fewer portfolios per "
+                "recipient list."
+            )
+        rows //= 2
+
+
+def _attachment_name(path: Path, taken: set[str]) -> str:
+    parts = [path.parent.name, path.name]
+    if _DATE_RE.match(path.parent.parent.name):
+        parts.insert(0, path.parent.parent.name)
+    name = "_".join(parts) if path.parent.name else path.name
+    stem, suffix = os.path.splitext(name)
+    counter = 1
+    while name in taken:
+        counter += 1
+        name = f"{stem}-{counter}{suffix}"
+    taken.add(name)
+    return name
+
+
+def write_eml(message: EmailMessage, path: str | os.PathLike[str]) -> Path:
+    """Write a message as an ``.eml`` file (atomically).
+
+    Parameters
+    ----------
+    message : EmailMessage
+    path : path-like
+
+    Returns
+    -------
+    Path
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        temp.write_bytes(message.as_bytes(policy=SMTP))
+        os.replace(temp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+    logger.info("Wrote %s", target)
+    return target
+
+
+# ---------------------------------------------------------------------------
+# Sending
+
+
+def send_messages(
+    messages: Sequence[EmailMessage],
+    smtp_settings: Any,
+    *,
+    env: Mapping[str, str] | None = None,
+) -> list[int]:
+    """Send messages through one SMTP connection.
+
+    Parameters
+    ----------
+    messages : sequence of EmailMessage
+    smtp_settings : arforecast.config.SmtpSettings
+        Host, port, ``security`` (starttls, ssl, none) and the names of the
+        environment variables holding the credentials.
+    env : mapping, optional
+        Where to read the credentials; default ``os.environ``.
+
+    Returns
+    -------
+    list of int
+        The number of recipients (To + Cc) of each message.
+
+    Raises
+    ------
+    ReportError
+        When a credential variable is unset, credentials would travel in clear
+        text to a host that is not local, or the server refuses.
+
+    Notes
+    -----
+    Only the host, port and recipient counts are logged; the credentials are
+    read from the environment at the moment of sending and never logged.
+    """
+    settings = smtp_settings
+    environ = os.environ if env is None else env
+    host, port = settings.host, settings.effective_port
+    username, password = _credentials(settings, environ)
+    if username is not None and settings.security == "none" and not _is_loopback(host):
+        raise ReportError(
+            f"refusing to send SMTP credentials in clear text to {host}; use "
+            "security: starttls or ssl."
+        )
+
+    logger.info(
+        "Sending %d message(s) via %s:%d (%s)",
+        len(messages),
+        host,
+        port,
+        settings.security,
+    )
+    counts: list[int] = []
+    try:
+        if settings.security == "ssl":
+            client: smtplib.SMTP = smtplib.SMTP_SSL(
+                host,
+                port,
+                timeout=settings.timeout,
+                context=ssl.create_default_context(),
+            )
+        else:
+            client = smtplib.SMTP(host, port, timeout=settings.timeout)
+        with client:
+            client.ehlo()
+            if settings.security == "starttls":
+                client.starttls(context=ssl.create_default_context())
+                client.ehlo()
+            if username is not None:
+                client.login(username, password or "")
+            for message in messages:
+                recipients = _recipients(message)
+                client.send_message(message, to_addrs=recipients)
+                counts.append(len(recipients))
+                logger.info("Sent e-mail to %d recipient(s)", len(recipients))
+    except (smtplib.SMTPException, OSError) as exc:
+        raise ReportError(
+            f"sending e-mail via {host}:{port} failed after {len(counts)} of "
+            f"{len(messages)} message(s): {type(exc).__name__}"
+            f"{_safe_reason(exc, password)}"
+        ) from None
+    return counts
+
+
+def _credentials(
+    settings: Any, env: Mapping[str, str]
+) -> tuple[str | None, str | None]:
+    if settings.username_env is None:
+        return None, None
+    missing = [
+        name
+        for name in (settings.username_env, settings.password_env)
+        if not env.get(name)
+    ]
+    if missing:
+        raise ReportError(
+            f"SMTP credentials: environment variable(s) {missing} not set; export "
+            "them before the batch (the params file names the variables, never "
+            "the values)."
+        )
+    return env[settings.username_env], env[settings.password_env]
+
+
+def _recipients(message: EmailMessage) -> list[str]:
+    from email.utils import getaddresses
+
+    fields = [str(v) for key in ("To", "Cc") for v in message.get_all(key, [])]
+    return [address for _, address in getaddresses(fields) if address]
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _safe_reason(exc: BaseException, secret: str | None) -> str:
+    reason = str(exc)
+    if secret:
+        reason = reason.replace(secret, "***")
+    return f": {reason}" if reason else ""

@@ -1,0 +1,314 @@
+"""Tests for the summary e-mail: structure, size, escaping, SMTP delivery, .eml files."""
+
+from __future__ import annotations
+
+import base64
+import email
+import json
+import logging
+import re
+import socket
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from arforecast.config import SmtpSettings
+from arforecast.exceptions import ReportError
+from arforecast.reporting.email import (
+    MAX_HTML_BYTES,
+    JobFailure,
+    build_message,
+    send_messages,
+    write_eml,
+)
+
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA"
+    "60e6kgAAAABJRU5ErkJggg=="
+)
+USER, SECRET = "ar-bot", "s3cr3t-Pa55"
+
+# The local test server takes AUTH over a plain socket on purpose.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Requiring AUTH while not requiring TLS:UserWarning"
+)
+
+
+def write_summary(folder: Path, *, at_risk_rows: int = 3, changes: int = 2) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "aging.png").write_bytes(PNG)
+    (folder / "cash.png").write_bytes(PNG)
+    summary = {
+        "portfolio": "EMEA",
+        "as_of": "2025-12-31",
+        "currency": "EUR",
+        "headline": [
+            {"label": "Open AR", "value": "1,234,567 EUR", "change": "+3.1% vs Nov"},
+            {"label": "DSO", "value": "48.2 days", "change": "+1.4 days"},
+        ],
+        "what_changed": [f"Change number {i}" for i in range(changes)],
+        "at_risk": [
+            {"customer": f"<b>Acme & Sons {i}</b>", "amount": f"{1000 + i:,} EUR"}
+            for i in range(at_risk_rows)
+        ],
+        "charts": [
+            {"file": "aging.png", "alt": "Aging buckets"},
+            {"file": "cash.png", "alt": "13-week cash forecast"},
+        ],
+    }
+    (folder / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture()
+def summary_dir(tmp_path: Path) -> Path:
+    return write_summary(tmp_path / "2025-12-31" / "EMEA")
+
+
+@pytest.fixture()
+def reports(summary_dir: Path) -> list[Path]:
+    paths = []
+    for name in ("collections_review", "cash_forecast"):
+        path = summary_dir / f"{name}.html"
+        path.write_text(f"<html><body>{name}</body></html>", encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def make_message(summary_dir: Path, reports: list[Path], **kwargs) -> EmailMessage:
+    return build_message(
+        summary_dir,
+        to=["cfo@example.com"],
+        cc=["controller@example.com"],
+        sender="ar@example.com",
+        subject="AR summary: EMEA, as of 2025-12-31",
+        attachments=reports,
+        **kwargs,
+    )
+
+
+def check_structure(message: EmailMessage, n_attachments: int) -> str:
+    """Assert the multipart shape and return the HTML body."""
+    html_part = message.get_body(("html",))
+    text_part = message.get_body(("plain",))
+    assert html_part is not None and text_part is not None
+    body = html_part.get_content()
+    assert len(body.encode("utf-8")) < MAX_HTML_BYTES
+    assert "data:" not in body and "<script" not in body.lower()
+
+    referenced = set(re.findall(r'<img src="cid:([^"]+)"', body))
+    images = {
+        part["Content-ID"].strip("<>"): part.get_content()
+        for part in message.walk()
+        if part.get_content_type() == "image/png"
+    }
+    assert referenced and referenced == set(images)
+    assert all(data == PNG for data in images.values())
+
+    attachments = list(message.iter_attachments())
+    assert len(attachments) == n_attachments
+    assert all(a.get_content_type() == "text/html" for a in attachments)
+    return body
+
+
+def test_message_is_multipart_with_cid_images_text_and_attachments(
+    summary_dir: Path, reports: list[Path]
+) -> None:
+    message = make_message(summary_dir, reports)
+
+    assert message.get_content_type() == "multipart/mixed"
+    body = check_structure(message, n_attachments=2)
+    assert "1,234,567 EUR" in body and "max-width:640px" in body
+    text = message.get_body(("plain",)).get_content()
+    assert "Open AR: 1,234,567 EUR (+3.1% vs Nov)" in text
+    names = [a.get_filename() for a in message.iter_attachments()]
+    assert names == [
+        "2025-12-31_EMEA_collections_review.html",
+        "2025-12-31_EMEA_cash_forecast.html",
+    ]
+    assert message["Cc"] == "controller@example.com"
+
+
+def test_text_from_the_data_is_html_escaped(
+    summary_dir: Path, reports: list[Path]
+) -> None:
+    body = make_message(summary_dir, reports).get_body(("html",)).get_content()
+
+    assert "&lt;b&gt;Acme &amp; Sons 0&lt;/b&gt;" in body
+    assert "<b>Acme" not in body
+
+
+def test_long_at_risk_list_is_shortened_to_fit_the_size_budget(
+    tmp_path: Path, reports: list[Path]
+) -> None:
+    folder = write_summary(tmp_path / "big", at_risk_rows=5000)
+
+    body = make_message(folder, reports).get_body(("html",)).get_content()
+
+    assert len(body.encode("utf-8")) <= MAX_HTML_BYTES
+    assert "and 4985 more in the attached reports" in body
+
+
+def test_body_over_the_budget_raises(tmp_path: Path) -> None:
+    folder = write_summary(tmp_path / "huge", changes=4000)
+
+    with pytest.raises(ReportError, match=r"over the 100,000 byte limit"):
+        make_message(folder, [])
+
+
+def test_failure_notice_replaces_the_failed_portfolio(
+    summary_dir: Path, reports: list[Path]
+) -> None:
+    failure = JobFailure(
+        "2025-12-31", "APAC", "cash_forecast", "ValueError: x", "/r/a.ipynb"
+    )
+
+    message = make_message(summary_dir, reports, failures=[failure])
+
+    body = message.get_body(("html",)).get_content()
+    assert "Reports failed: APAC" in body and "ValueError: x" in body
+    assert message["X-Arforecast-Status"] == "failed"
+    assert "REPORTS FAILED" in message.get_body(("plain",)).get_content()
+
+
+def test_missing_summary_names_the_folder(tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match=r"no summary\.json in .*empty"):
+        make_message(tmp_path / "empty", [])
+
+
+def test_dry_run_eml_parses_back(
+    tmp_path: Path, summary_dir: Path, reports: list[Path]
+) -> None:
+    path = write_eml(make_message(summary_dir, reports), tmp_path / "email-cfo.eml")
+
+    parsed = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+    check_structure(parsed, n_attachments=2)
+    assert parsed["To"] == "cfo@example.com"
+
+
+class Recorder:
+    """aiosmtpd handler that keeps what it received."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[list[str], bytes]] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802
+        self.received.append((list(envelope.rcpt_tos), envelope.original_content))
+        return "250 OK"
+
+
+def check_login(server, session, envelope, mechanism, auth_data) -> AuthResult:
+    ok = (
+        isinstance(auth_data, LoginPassword)
+        and auth_data.login == USER.encode()
+        and auth_data.password == SECRET.encode()
+    )
+    return AuthResult(success=ok, handled=False)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture()
+def smtp_server():
+    """A real SMTP server on 127.0.0.1 (AUTH PLAIN over a plain socket: test only)."""
+    recorder = Recorder()
+    controller = Controller(
+        recorder,
+        hostname="127.0.0.1",
+        port=free_port(),
+        authenticator=check_login,
+        auth_required=True,
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        yield controller, recorder
+    finally:
+        controller.stop()
+
+
+def settings_for(controller: Controller) -> SmtpSettings:
+    return SmtpSettings(
+        host="127.0.0.1",
+        port=controller.port,
+        security="none",
+        username_env="TEST_SMTP_USER",
+        password_env="TEST_SMTP_PASSWORD",
+        timeout=10,
+    )
+
+
+def test_send_through_local_smtp_with_env_credentials(
+    smtp_server, summary_dir: Path, reports: list[Path], monkeypatch, caplog
+) -> None:
+    controller, recorder = smtp_server
+    monkeypatch.setenv("TEST_SMTP_USER", USER)
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", SECRET)
+    caplog.set_level(logging.DEBUG)
+
+    counts = send_messages(
+        [make_message(summary_dir, reports)], settings_for(controller)
+    )
+
+    assert counts == [2]
+    assert len(recorder.received) == 1
+    rcpts, raw = recorder.received[0]
+    assert sorted(rcpts) == ["cfo@example.com", "controller@example.com"]
+    received = email.message_from_bytes(raw, policy=policy.default)
+    check_structure(received, n_attachments=2)
+    assert SECRET not in caplog.text and USER not in caplog.text
+    assert "127.0.0.1" in caplog.text
+
+
+def test_wrong_password_is_reported_without_the_password(
+    smtp_server, summary_dir: Path, reports: list[Path], monkeypatch
+) -> None:
+    controller, _ = smtp_server
+    monkeypatch.setenv("TEST_SMTP_USER", USER)
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", "wrong-one")
+
+    with pytest.raises(ReportError, match=r"SMTPAuthenticationError") as info:
+        send_messages([make_message(summary_dir, reports)], settings_for(controller))
+    assert "wrong-one" not in str(info.value)
+
+
+def test_missing_credential_variable_is_named(
+    summary_dir: Path, reports: list[Path], monkeypatch
+) -> None:
+    monkeypatch.delenv("TEST_SMTP_USER", raising=False)
+    monkeypatch.delenv("TEST_SMTP_PASSWORD", raising=False)
+    settings = SmtpSettings(
+        host="127.0.0.1",
+        port=1,
+        security="none",
+        username_env="TEST_SMTP_USER",
+        password_env="TEST_SMTP_PASSWORD",
+    )
+
+    with pytest.raises(
+        ReportError, match=r"\['TEST_SMTP_USER', 'TEST_SMTP_PASSWORD'\] not set"
+    ):
+        send_messages([make_message(summary_dir, reports)], settings)
+
+
+def test_clear_text_credentials_to_a_remote_host_are_refused(
+    summary_dir: Path, reports: list[Path]
+) -> None:
+    settings = SmtpSettings(
+        host="mail.example.com", security="none", username_env="U", password_env="P"
+    )
+
+    with pytest.raises(
+        ReportError, match=r"refusing to send SMTP credentials in clear text"
+    ):
+        send_messages(
+            [make_message(summary_dir, reports)], settings, env={"U": "u", "P": "p"}
+        )
