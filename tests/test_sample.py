@@ -163,7 +163,9 @@ def test_columns_have_canonical_dtypes(book) -> None:
             assert book[name][col].dtype == "datetime64[ns]", (name, col)
     for name, columns in TEXT_COLUMNS.items():
         for col in columns:
-            assert pd.api.types.is_string_dtype(book[name][col]), (name, col)
+            # str dtype on pandas 3, object holding text (and NaN) on pandas 2
+            column = book[name][col]
+            assert pd.api.types.infer_dtype(column, skipna=True) == "string", col
     for name in ("invoices", "payments", "adjustments"):
         assert book[name]["amount"].dtype == np.float64
     assert book["activities"]["promised_amount"].dtype == np.float64
