@@ -1,0 +1,144 @@
+"""Tests of the command line: exit codes, formats, and the thin-adapter calls."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from arforecast import __version__
+from arforecast.cli import cli
+from arforecast.exceptions import ConfigError
+
+
+@pytest.fixture()
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_version_is_printed(runner):
+    result = runner.invoke(cli, ["--version"])
+    assert result.exit_code == 0
+    assert __version__ in result.output
+
+
+def test_unknown_option_is_bad_usage(runner):
+    result = runner.invoke(
+        cli, ["kpis", "--data", "x", "--as-of", "2024-01-31", "--nope"]
+    )
+    assert result.exit_code == 2
+    assert "No such option" in result.output
+
+
+def test_bad_horizons_are_bad_usage(runner):
+    result = runner.invoke(cli, ["backtest", "--data", "x", "--horizons", "7,thirty"])
+    assert result.exit_code == 2
+    assert "horizons must be whole days" in result.output
+
+
+def test_library_error_exits_2_with_its_message(runner, monkeypatch):
+    def fail(*args, **kwargs):
+        raise ConfigError("unknown key 'portfolioz'; did you mean 'portfolios'?")
+
+    monkeypatch.setattr("arforecast.cli._load", fail)
+    result = runner.invoke(cli, ["kpis", "--data", "x", "--as-of", "2024-01-31"])
+    assert result.exit_code == 2
+    assert "did you mean 'portfolios'" in result.output
+
+
+def test_sample_writes_tables_and_prints_json(runner, tmp_path):
+    out = tmp_path / "ledger"
+    result = runner.invoke(
+        cli,
+        [
+            "sample",
+            "--out",
+            str(out),
+            "--invoices",
+            "300",
+            "--customers",
+            "20",
+            "--format",
+            "json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["rows"]["invoices"] == 300
+    assert (out / "invoices.csv").exists() and (out / "payments.csv").exists()
+
+
+def test_kpis_json_is_what_the_library_returns(runner, monkeypatch):
+    calls = {}
+
+    def fake_compute(ledger, as_of, *, by=None, window_days=None):
+        calls.update(as_of=as_of, by=by, window_days=window_days)
+        return "result"
+
+    monkeypatch.setattr("arforecast.cli._load", lambda *a: SimpleNamespace())
+    monkeypatch.setattr("arforecast.kpis.compute_kpis", fake_compute)
+    monkeypatch.setattr(
+        "arforecast.kpis.kpis_to_dict", lambda r: {"dso": None, "as_of": "2024-01-31"}
+    )
+    result = runner.invoke(
+        cli,
+        [
+            "kpis",
+            "--data",
+            "x",
+            "--as-of",
+            "2024-01-31",
+            "--by",
+            "portfolio",
+            "--window-days",
+            "30",
+            "--format",
+            "json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"dso": None, "as_of": "2024-01-31"}
+    assert calls == {"as_of": "2024-01-31", "by": "portfolio", "window_days": 30}
+
+
+def test_forecast_csv_prints_the_weekly_frame(runner, monkeypatch):
+    weekly = pd.DataFrame(
+        {"start": ["2024-02-01"], "end": ["2024-02-07"], "expected": [1.5]}
+    )
+    monkeypatch.setattr("arforecast.cli._load", lambda *a: SimpleNamespace())
+    monkeypatch.setattr(
+        "arforecast.cashflow.forecast_cash",
+        lambda *a, **k: SimpleNamespace(weekly=weekly, to_dict=lambda: {}),
+    )
+    result = runner.invoke(
+        cli, ["forecast", "--data", "x", "--as-of", "2024-01-31", "--format", "csv"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "start,end,expected",
+        "2024-02-01,2024-02-07,1.5",
+    ]
+
+
+def test_batch_exits_1_when_a_job_failed(runner, monkeypatch, tmp_path):
+    params = tmp_path / "p.yaml"
+    params.write_text("run: x\n")
+    monkeypatch.setattr("arforecast.config.load_params", lambda path: "config")
+    monkeypatch.setattr(
+        "arforecast.runner.run_batch",
+        lambda config, **kw: SimpleNamespace(
+            index_path=tmp_path / "index.html", failed=1
+        ),
+    )
+    result = runner.invoke(cli, ["batch", "--params", str(params), "--no-progress"])
+    assert result.exit_code == 1
+    assert "1 job(s) failed" in result.output
+
+
+def test_batch_without_params_is_bad_usage(runner):
+    result = runner.invoke(cli, ["batch"])
+    assert result.exit_code == 2
+    assert "give the params file" in result.output
