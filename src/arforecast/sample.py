@@ -116,6 +116,16 @@ _SEG = np.array(
     ]
 )
 _DETERIORATING = 5
+_ADJUSTMENT_KINDS = ("credit_note", "write_off", "other")
+_ACTIVITY_KINDS = (
+    "email",
+    "call",
+    "letter",
+    "promise_to_pay",
+    "dispute_opened",
+    "dispute_resolved",
+    "note",
+)
 # Dunning ladder: days after due and the activity kind.
 _DUNNING = ((3, "email"), (10, "email"), (20, "call"), (35, "letter"), (60, "call"))
 _NEVER = np.iinfo(np.int64).max // 4  # "no such date" in day arithmetic
@@ -815,9 +825,7 @@ def _build_adjustments(
         "inv": out_inv[keep],
         "day": np.concatenate([p[1] for p in parts])[keep],
         "amount": np.concatenate([p[2] for p in parts])[keep],
-        "kind": np.concatenate([np.full(len(p[0]), p[3], dtype=object) for p in parts])[
-            keep
-        ],
+        "kind": np.concatenate([np.full(len(p[0]), _code(p[3])) for p in parts])[keep],
     }
 
 
@@ -841,7 +849,7 @@ def _build_activities(
         mask = mask & (day <= end_day)
         inv_parts.append(idx[mask])
         day_parts.append(day[mask])
-        kinds.append(np.full(int(mask.sum()), kind, dtype=object))
+        kinds.append(np.full(int(mask.sum()), _code(kind)))
 
     for offset, kind in _DUNNING:
         day = _next_business_day(inv["due_day"] + offset)
@@ -866,7 +874,7 @@ def _build_activities(
     ).astype(np.int64)
     note_day = np.minimum(_next_business_day(note_day), end_day)
 
-    is_ptp = kind == "promise_to_pay"
+    is_ptp = kind == _code("promise_to_pay")
     promised_amount = np.where(is_ptp, inv["final_amount"][inv_idx], np.nan)
     promised_day = np.where(is_ptp, inv["promised_day"][inv_idx], _NEVER)
     pad = np.full(n_notes, _NEVER)
@@ -874,7 +882,7 @@ def _build_activities(
         "inv": np.concatenate([inv_idx, np.full(n_notes, -1)]),
         "customer": np.concatenate([customer, note_cust]),
         "day": np.concatenate([days, note_day]),
-        "kind": np.concatenate([kind, np.full(n_notes, "note", dtype=object)]),
+        "kind": np.concatenate([kind, np.full(n_notes, _code("note"))]),
         "promised_amount": np.concatenate([promised_amount, np.full(n_notes, np.nan)]),
         "promised_day": np.concatenate([promised_day, pad]),
     }
@@ -969,76 +977,75 @@ def _assemble(
     """Turn the arrays into canonical DataFrames with ids, dates and dtypes."""
     n_cust, n = int(cust["n"]), int(inv["n"])
     cust_ids = _format_ids("C", np.arange(1, n_cust + 1), max(5, len(str(n_cust))))
+    cust_ids = cust_ids.array
     width = max(7, len(str(n + 10)))
     # One id more per planted unknown invoice: positions n, n+1, ... map to them.
-    inv_ids = _format_ids("INV-", np.arange(1, n + 4), width)
-    portfolios = np.asarray(PORTFOLIOS, dtype=object)
-    collectors = np.asarray(_COLLECTORS, dtype=object)
-    currency = cust["currency"]
+    inv_ids = _format_ids("INV-", np.arange(1, n + 4), width).array
+    # Per-customer labels; the last currency entry is for unapplied cash.
+    currency = _labels(np.append(cust["currency"], reporting))
+    portfolio = _labels(np.asarray(PORTFOLIOS, dtype=object)[cust["portfolio"]])
+    collector = _labels(
+        np.asarray(_COLLECTORS, dtype=object)[cust["portfolio"], cust["collector"]]
+    )
+    c = inv["customer"]
 
     invoices = pd.DataFrame(
         {
-            "invoice_id": inv_ids.iloc[:n].to_numpy(),
-            "customer_id": cust_ids.take(inv["customer"]).to_numpy(),
+            "invoice_id": inv_ids[:n],
+            "customer_id": cust_ids.take(c),
             "invoice_date": _to_dates(inv["invoice_day"]),
             "due_date": _to_dates(inv["due_day"]),
             "amount": inv["amount"].astype(np.float64),
-            "currency": currency[inv["customer"]],
-            "portfolio": portfolios[cust["portfolio"][inv["customer"]]],
+            "currency": currency.take(c),
+            "portfolio": portfolio.take(c),
             "disputed": inv["disputed_flag"],
         }
     )
 
     order = np.lexsort((payments["inv"], payments["day"]))
     p_inv = payments["inv"][order]
-    p_cust = inv["customer"][np.minimum(p_inv, n - 1)]
-    p_currency = currency[p_cust]
-    p_currency[p_inv >= n] = reporting
+    p_cust = np.where(p_inv < n, c[np.minimum(p_inv, n - 1)], n_cust)
     payments_df = pd.DataFrame(
         {
             "payment_id": _format_ids(
                 "PAY-", np.arange(1, len(order) + 1), width
-            ).to_numpy(),
-            "invoice_id": inv_ids.take(p_inv).to_numpy(),
+            ).array,
+            "invoice_id": inv_ids.take(p_inv),
             "payment_date": _to_dates(payments["day"][order]),
             "amount": payments["amount"][order].astype(np.float64),
-            "currency": p_currency,
+            "currency": currency.take(p_cust),
         }
     )
 
     order = np.lexsort((adjustments["inv"], adjustments["day"]))
     adjustments_df = pd.DataFrame(
         {
-            "invoice_id": inv_ids.take(adjustments["inv"][order]).to_numpy(),
+            "invoice_id": inv_ids.take(adjustments["inv"][order]),
             "date": _to_dates(adjustments["day"][order]),
             "amount": adjustments["amount"][order].astype(np.float64),
-            "kind": adjustments["kind"][order],
+            "kind": _labels(_ADJUSTMENT_KINDS).take(adjustments["kind"][order]),
         }
     )
 
     order = np.lexsort((activities["inv"], activities["customer"], activities["day"]))
-    a_inv = activities["inv"][order]
     a_cust = activities["customer"][order]
-    a_ids = pd.Series(inv_ids.array.take(a_inv, allow_fill=True))
     activities_df = pd.DataFrame(
         {
-            "customer_id": cust_ids.take(a_cust).to_numpy(),
+            "customer_id": cust_ids.take(a_cust),
             "date": _to_dates(activities["day"][order]),
-            "kind": activities["kind"][order],
-            "invoice_id": a_ids.to_numpy(),
+            "kind": _labels(_ACTIVITY_KINDS).take(activities["kind"][order]),
+            "invoice_id": inv_ids.take(activities["inv"][order], allow_fill=True),
             "promised_amount": activities["promised_amount"][order],
             "promised_date": _to_dates(activities["promised_day"][order]),
-            "collector": collectors[
-                cust["portfolio"][a_cust], cust["collector"][a_cust]
-            ],
+            "collector": collector.take(a_cust),
         }
     )
 
     customers_df = pd.DataFrame(
         {
-            "customer_id": cust_ids.to_numpy(),
+            "customer_id": cust_ids,
             "name": cust["names"].to_numpy(),
-            "portfolio": portfolios[cust["portfolio"]],
+            "portfolio": portfolio,
             "country": cust["country"],
             "terms_days": cust["terms"].astype(np.int64),
             "credit_limit": cust["credit_limit"].astype(np.float64),
@@ -1060,6 +1067,22 @@ def _assemble(
         "fx_rates": fx_df,
     }
     return {name: _text_columns(frame) for name, frame in tables.items()}
+
+
+def _labels(values: object) -> pd.api.extensions.ExtensionArray:
+    """A few text labels as the installed pandas' default text array.
+
+    ``_labels(values).take(codes)`` then builds a long column without creating
+    one Python string per row.
+    """
+    return pd.Series(np.asarray(values, dtype=object)).astype(str).array
+
+
+def _code(kind: str) -> int:
+    """Position of an adjustment or activity kind in its tuple."""
+    if kind in _ADJUSTMENT_KINDS:
+        return _ADJUSTMENT_KINDS.index(kind)
+    return _ACTIVITY_KINDS.index(kind)
 
 
 def _text_columns(frame: pd.DataFrame) -> pd.DataFrame:
