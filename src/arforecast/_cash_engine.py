@@ -1,0 +1,783 @@
+"""Engine of the cash-inflow forecast: per-origin component paths and calibration.
+
+Everything here works on integer day numbers (days since 1970-01-01) and on
+*daily paths*: a forecast of receipts for day 1 … H after an origin. Weeks and
+months are sums of days, so weekly and monthly figures always agree. A *record*
+holds, for one origin and every group, the daily paths of every method; a
+*calibration* turns the records of earlier origins (as far as their actuals were
+known at the target origin) into combination weights and interval quantiles.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from itertools import combinations_with_replacement
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from arforecast._topdown import (
+    TRAILING_WINDOW,
+    baseline_forecasts,
+    fit_topdown,
+    season_length_for,
+    seasonal_naive_scale,
+)
+from arforecast.exceptions import ArforecastError
+
+__all__ = ["ALL", "CashEngine", "Period"]
+
+logger = logging.getLogger(__name__)
+
+#: Group key of the whole ledger.
+ALL = "all"
+
+#: Methods whose daily paths a record holds.
+BASELINES = ("last_value", "trailing_mean", "seasonal_naive")
+METHODS = ("bottom_up", "top_down", *BASELINES)
+
+#: Candidates of the combination (the weights may put mass on the baselines).
+CANDIDATES = ("bottom_up", "top_down", "trailing_mean", "seasonal_naive")
+
+#: Step of the weight grid on the simplex.
+WEIGHT_STEP = 0.1
+
+#: Days of invoicing that define the billing run-rate (13 weeks).
+RUN_RATE_DAYS = 91
+
+#: Invoices issued this many days before the origin feed the lag profile.
+LAG_LOOKBACK_DAYS = 728
+
+#: Weekly history given to the top-down model (3 years at most).
+MAX_HISTORY_WEEKS = 156
+
+#: Fewest calibration origins / residuals for backtest-based weights / intervals.
+MIN_CAL_ORIGINS = 3
+MIN_RESIDUALS = 20
+
+#: Residuals of horizons within this many weeks are pooled for a week's interval.
+HORIZON_POOL = 2
+
+LEVELS = (80, 95)
+
+
+@dataclass(frozen=True)
+class Period:
+    """A forecast period as 1-based day offsets from the origin (inclusive)."""
+
+    label: str
+    first: int
+    last: int
+
+    @property
+    def days(self) -> int:
+        return self.last - self.first + 1
+
+
+def to_days(values: Any) -> np.ndarray:
+    """Dates (any datetime64 unit) as int64 days since 1970-01-01."""
+    arr = np.asarray(values, dtype="datetime64[ns]")
+    return arr.astype("datetime64[D]").astype(np.int64)
+
+
+def day_to_timestamp(day: int) -> pd.Timestamp:
+    return pd.Timestamp(np.datetime64(int(day), "D"))
+
+
+def week_periods(weeks: int) -> list[Period]:
+    return [Period(f"W{k}", 7 * (k - 1) + 1, 7 * k) for k in range(1, weeks + 1)]
+
+
+def month_periods(origin_day: int, months: int) -> list[Period]:
+    """Calendar months after the origin; the first one starts the day after it.
+
+    When the origin is not a month end the first period is the rest of its
+    month (a partial month), so ``months`` periods always cover
+    ``origin + 1`` … the end of a calendar month.
+    """
+    origin = day_to_timestamp(origin_day)
+    out = []
+    start = origin + pd.Timedelta(days=1)
+    for _ in range(months):
+        end = start + pd.offsets.MonthEnd(0)
+        out.append(
+            Period(
+                f"{start:%Y-%m}",
+                int((start - origin).days),
+                int((end - origin).days),
+            )
+        )
+        start = end + pd.Timedelta(days=1)
+    return out
+
+
+def spread_weeks(weekly: np.ndarray) -> np.ndarray:
+    """Spread weekly amounts (last axis) evenly over their 7 days."""
+    return np.repeat(np.asarray(weekly, dtype=float) / 7.0, 7, axis=-1)
+
+
+def period_sums(daily: np.ndarray, periods: list[Period]) -> np.ndarray:
+    """Sum a daily path (last axis) over periods."""
+    csum = np.concatenate(
+        [np.zeros(daily.shape[:-1] + (1,)), np.cumsum(daily, axis=-1)], axis=-1
+    )
+    first = np.array([p.first - 1 for p in periods])
+    last = np.array([p.last for p in periods])
+    return csum[..., last] - csum[..., first]
+
+
+def simplex_grid(n: int, step: float) -> np.ndarray:
+    """Every weight vector on the n-simplex whose entries are multiples of step."""
+    units = round(1 / step)
+    rows = []
+    for combo in combinations_with_replacement(range(n), units):
+        rows.append(np.bincount(np.array(combo), minlength=n))
+    return np.array(rows, dtype=float) / units
+
+
+# ------------------------------------------------------------------ records
+@dataclass
+class GroupRecord:
+    """Daily paths of every method for one group at one origin."""
+
+    paths: dict[str, np.ndarray]
+    level: float
+    mase_scale: float
+    season: int
+    own_bounds: dict[str, dict[str, dict[str, np.ndarray]]]
+    models: dict[str, Any]
+
+
+@dataclass
+class OriginRecord:
+    """Everything computed at one origin: one GroupRecord per group."""
+
+    origin: int
+    groups: dict[str, GroupRecord]
+    timing: dict[str, str]
+
+
+@dataclass
+class _Book:
+    """The ledger's documents as day numbers and arrays (built once)."""
+
+    inv_day: np.ndarray
+    inv_rc: np.ndarray
+    inv_group: np.ndarray
+    pay_day: np.ndarray
+    pay_rc: np.ndarray
+    pay_settle_rc: np.ndarray
+    pay_lag: np.ndarray
+    pay_known: np.ndarray
+    pay_group: np.ndarray
+    pay_inv: np.ndarray
+    first_day: int
+    last_day: int
+
+    @classmethod
+    def from_ledger(cls, ledger: Any) -> _Book:
+        inv = ledger.invoices
+        pay = ledger.payments
+        if inv.empty:
+            raise ArforecastError("the ledger has no invoices: nothing to forecast.")
+        inv_day = to_days(inv["invoice_date"].to_numpy())
+        inv_fx = inv["fx_rate"].to_numpy(dtype=float)
+        pay_inv = pay["inv_ix"].to_numpy(dtype=np.int64)
+        known = pay_inv >= 0
+        safe = np.clip(pay_inv, 0, None)
+        pay_day = to_days(pay["payment_date"].to_numpy())
+        pay_rc = pay["amount_rc"].to_numpy(dtype=float)
+        # what the payment takes off its invoice, at the invoice's own rate
+        settle = np.where(
+            known,
+            pay["amount_doc"].to_numpy(dtype=float) * inv_fx[safe] if len(pay) else 0,
+            0.0,
+        )
+        lag = np.where(known, pay_day - inv_day[safe] if len(pay) else 0, -1)
+        end = ledger.data_end
+        return cls(
+            inv_day=inv_day,
+            inv_rc=inv["amount_rc"].to_numpy(dtype=float),
+            inv_group=inv["portfolio"].astype(str).to_numpy(dtype=object),
+            pay_day=pay_day,
+            pay_rc=pay_rc,
+            pay_settle_rc=np.asarray(settle, dtype=float),
+            pay_lag=np.asarray(lag, dtype=np.int64),
+            pay_known=known,
+            pay_group=pay["portfolio"].astype(str).to_numpy(dtype=object),
+            pay_inv=pay_inv,
+            first_day=int(inv_day.min()),
+            last_day=int(to_days([end])[0]) if end is not None else int(inv_day.max()),
+        )
+
+    def inv_mask(self, group: str) -> np.ndarray:
+        if group == ALL:
+            return np.ones(len(self.inv_day), dtype=bool)
+        return self.inv_group == group
+
+    def pay_mask(self, group: str) -> np.ndarray:
+        if group == ALL:
+            return np.ones(len(self.pay_day), dtype=bool)
+        return self.pay_group == group
+
+
+def weekly_history(book: _Book, origin: int, group: str) -> np.ndarray:
+    """Receipts per week ending at the origin (oldest first), complete weeks only."""
+    n_weeks = min(max((origin - book.first_day + 1) // 7, 0), 5 * 52)
+    if n_weeks == 0:
+        return np.zeros(0)
+    mask = book.pay_mask(group) & (book.pay_day <= origin)
+    back = (origin - book.pay_day[mask]) // 7
+    keep = back < n_weeks
+    sums = np.bincount(back[keep], weights=book.pay_rc[mask][keep], minlength=n_weeks)
+    return sums[::-1].astype(float)
+
+
+def daily_actuals(book: _Book, origin: int, horizon: int, group: str) -> np.ndarray:
+    """Receipts on day 1 … horizon after the origin (NaN beyond the data's end)."""
+    mask = (
+        book.pay_mask(group)
+        & (book.pay_day > origin)
+        & (book.pay_day <= origin + horizon)
+    )
+    out = np.bincount(
+        book.pay_day[mask] - origin - 1, weights=book.pay_rc[mask], minlength=horizon
+    ).astype(float)
+    observed = origin + np.arange(1, horizon + 1) <= book.last_day
+    out[~observed] = np.nan
+    return out
+
+
+def lag_profile(book: _Book, origin: int, group: str) -> np.ndarray:
+    """Share of an invoice's amount paid d days after issue, d = 0 … 727.
+
+    Censoring-aware ratio of sums over the invoices issued in the 728 days up to
+    the origin: the share at lag d is the amount paid d days after issue divided
+    by the amount of the invoices old enough (issued ≥ d days before the origin)
+    for that lag to be observed. Only payments dated ≤ origin count.
+    """
+    size = LAG_LOOKBACK_DAYS
+    inv_m = (
+        book.inv_mask(group) & (book.inv_day <= origin) & (book.inv_day > origin - size)
+    )
+    age = origin - book.inv_day[inv_m]
+    by_age = np.bincount(age, weights=book.inv_rc[inv_m], minlength=size)
+    exposure = np.cumsum(by_age[::-1])[::-1]
+
+    pay_m = book.pay_known & (book.pay_day <= origin)
+    pay_m &= inv_m[np.clip(book.pay_inv, 0, None)] & (book.pay_inv >= 0)
+    lag = np.clip(book.pay_lag[pay_m], 0, size - 1)
+    paid = np.bincount(lag, weights=book.pay_settle_rc[pay_m], minlength=size)
+    share = np.divide(paid, exposure, out=np.zeros(size), where=exposure > 0)
+    return np.clip(share, 0.0, None)
+
+
+def empirical_timing(ages: np.ndarray, share: np.ndarray, weeks: int) -> np.ndarray:
+    """Weekly payment-timing distribution of open invoices from the lag profile.
+
+    Parameters
+    ----------
+    ages : ndarray of int
+        Days since issue of each open invoice at the origin (≥ 0).
+    share : ndarray of float
+        The lag profile (:func:`lag_profile`).
+    weeks : int
+        Weeks of the distribution.
+
+    Returns
+    -------
+    ndarray of shape (n, weeks + 1)
+        Probability that the remaining balance is paid in week k = 1 … weeks;
+        the last column is "later or never". Rows sum to 1.
+
+    Notes
+    -----
+    P(paid by lag a + t | open at age a) = (F(a + t) − F(a)) / (1 − F(a)),
+    with F the cumulative lag profile capped at 1; an age past the profile's
+    end keeps F flat (no more payments expected).
+    """
+    cdf = np.minimum(np.cumsum(share), 1.0)
+    last = len(cdf) - 1
+    ages = np.clip(np.asarray(ages, dtype=np.int64), 0, last)
+    steps = 7 * np.arange(0, weeks + 1)
+    idx = np.clip(ages[:, None] + steps[None, :], 0, last)
+    base = cdf[ages][:, None]
+    cond = (cdf[idx] - base) / np.maximum(1.0 - base, 1e-3)
+    cond = np.clip(np.maximum.accumulate(cond, axis=1), 0.0, 1.0)
+    probs = np.diff(cond, axis=1)
+    return np.column_stack([probs, 1.0 - cond[:, -1]])
+
+
+def simulate_open(
+    balance: np.ndarray,
+    timing: np.ndarray,
+    n_sims: int,
+    rng: np.random.Generator,
+    chunk: int = 4096,
+) -> np.ndarray:
+    """Monte-Carlo weekly totals: each invoice paid in one week drawn from its row.
+
+    Returns an array of shape (n_sims, weeks): simulated receipts per week.
+    """
+    weeks = timing.shape[1] - 1
+    out = np.zeros((n_sims, weeks))
+    cum = np.cumsum(timing, axis=1)
+    for start in range(0, len(balance), chunk):
+        b = balance[start : start + chunk]
+        c = cum[start : start + chunk]
+        u = rng.random((len(b), n_sims))
+        # week index of each draw: number of cumulative probabilities below u
+        prev = np.zeros_like(u, dtype=bool)
+        for k in range(weeks):
+            upto = u < c[:, k : k + 1]
+            out[:, k] += b @ (upto & ~prev)
+            prev = upto
+    return out
+
+
+def simulate_new(
+    weekly_billing: np.ndarray,
+    share: np.ndarray,
+    weeks: int,
+    n_sims: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Monte-Carlo daily receipts from invoices not yet issued.
+
+    Future weekly billing is drawn (bootstrap) from the recent weeks, spread
+    over the days, and paid along the lag profile. Returns (n_sims, 7 * weeks).
+    """
+    horizon = 7 * weeks
+    if len(weekly_billing) == 0:
+        return np.zeros((n_sims, horizon))
+    draws = rng.choice(weekly_billing, size=(n_sims, weeks), replace=True)
+    issued = spread_weeks(draws)
+    lag = share[:horizon]
+    lag = np.concatenate([lag, np.zeros(horizon - len(lag))])
+    # issue on day u pays on day u + d: an upper-triangular Toeplitz matrix
+    offsets = np.arange(horizon)[None, :] - np.arange(horizon)[:, None]
+    toeplitz = np.where(offsets >= 0, lag[np.clip(offsets, 0, None)], 0.0)
+    return issued @ toeplitz
+
+
+# ------------------------------------------------------------------ engine
+@dataclass
+class CashEngine:
+    """Computes and caches origin records for one ledger and one configuration.
+
+    Parameters
+    ----------
+    ledger : Ledger
+    weeks, months : int
+        Forecast periods.
+    groups : list of str
+        ``[ALL]`` or ``[ALL, *portfolios]``.
+    timing : {"auto", "model", "empirical"}
+        Source of the open invoices' payment-timing distribution.
+    random_state : int
+        Seed; each origin draws from ``default_rng([random_state, origin])``.
+    n_sims : int
+        Monte-Carlo draws for the bottom-up intervals.
+    calibration_origins, calibration_step_weeks : int
+        Earlier origins used for weights and intervals.
+    min_history_weeks : int
+        An origin needs this much history to be used for calibration.
+    """
+
+    ledger: Any
+    weeks: int = 13
+    months: int = 3
+    groups: list[str] = field(default_factory=lambda: [ALL])
+    timing: str = "auto"
+    random_state: int = 0
+    n_sims: int = 1000
+    calibration_origins: int = 12
+    calibration_step_weeks: int = 4
+    min_history_weeks: int = 26
+    _cache: dict[int, OriginRecord] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.book = _Book.from_ledger(self.ledger)
+        self.horizon_weeks = max(self.weeks, math.ceil(31 * self.months / 7))
+        self.horizon = 7 * self.horizon_weeks
+        self._model_error: str | None = None
+
+    # ---------------------------------------------------------- timing
+    def _model_timing(self, origin: int) -> tuple[pd.DataFrame, np.ndarray] | str:
+        """Open invoices and their timing from the payment model, or why not."""
+        if self._model_error is not None:
+            return self._model_error
+        try:
+            from arforecast.features import build_snapshots
+            from arforecast.payments import fit_payment_model
+        except ImportError as exc:
+            self._model_error = f"payment model not available ({exc})"
+            return self._model_error
+        cutoff = day_to_timestamp(origin)
+        try:
+            model = fit_payment_model(
+                self.ledger,
+                cutoff,
+                random_state=self.random_state,
+                timing_weeks=self.horizon_weeks,
+            )
+            snaps = build_snapshots(self.ledger, [cutoff])
+            if len(snaps) == 0:
+                return snaps, np.zeros((0, self.horizon_weeks + 1))
+            probs = np.asarray(
+                model.predict_timing(snaps, weeks=self.horizon_weeks), dtype=float
+            )
+        except (ArforecastError, ValueError) as exc:
+            # too little history at this origin: this origin only falls back
+            return f"payment model could not be fitted at {cutoff:%Y-%m-%d} ({exc})"
+        probs = np.clip(probs, 0.0, None)
+        probs /= np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
+        return snaps, probs
+
+    def _open_part(
+        self, origin: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, str]]:
+        """Balances, groups and weekly timing of the invoices open at the origin."""
+        info: dict[str, str] = {}
+        if self.timing in ("auto", "model"):
+            got = self._model_timing(origin)
+            if not isinstance(got, str):
+                snaps, probs = got
+                info = {
+                    "timing": "model",
+                    "reason": "payment-timing model fitted with cutoff = origin",
+                }
+                return (
+                    snaps["balance_rc"].to_numpy(dtype=float),
+                    snaps["portfolio"].astype(str).to_numpy(dtype=object),
+                    probs,
+                    info,
+                )
+            if self.timing == "model":
+                raise ArforecastError(
+                    f"timing='model' was requested but {got}; use timing='auto' to "
+                    "fall back to the empirical timing distribution."
+                )
+            info = {"timing": "empirical", "reason": got}
+        else:
+            info = {"timing": "empirical", "reason": "requested (timing='empirical')"}
+
+        items = self.ledger.open_items(day_to_timestamp(origin))
+        balance = items["balance_rc"].to_numpy(dtype=float)
+        groups = items["portfolio"].astype(str).to_numpy(dtype=object)
+        ages = origin - to_days(items["invoice_date"].to_numpy())
+        probs = np.zeros((len(items), self.horizon_weeks + 1))
+        probs[:, -1] = 1.0
+        # one lag profile per portfolio when forecasting by portfolio
+        for group in [g for g in self.groups if g != ALL] or [ALL]:
+            rows = np.ones(len(items), dtype=bool) if group == ALL else groups == group
+            share = lag_profile(self.book, origin, group)
+            probs[rows] = empirical_timing(ages[rows], share, self.horizon_weeks)
+        return balance, groups, probs, info
+
+    # ---------------------------------------------------------- records
+    def record(self, origin: int) -> OriginRecord:
+        """The record of one origin (cached)."""
+        if origin not in self._cache:
+            self._cache[origin] = self._compute(origin)
+        return self._cache[origin]
+
+    def _compute(self, origin: int) -> OriginRecord:
+        book = self.book
+        rng = np.random.default_rng([int(self.random_state), int(origin) % 2**32])
+        balance, open_groups, probs, timing_info = self._open_part(origin)
+        weeks_h = self.horizon_weeks
+        wper = week_periods(self.weeks)
+        mper = month_periods(origin, self.months)
+
+        out: dict[str, GroupRecord] = {}
+        for group in self.groups:
+            # history and level
+            y = weekly_history(book, origin, group)
+            level = float(y[-TRAILING_WINDOW:].mean()) if len(y) else 0.0
+            if level <= 0 and len(y):
+                level = float(y.mean())
+            level = level if level > 0 else 1.0
+            season = season_length_for(len(y), 52)
+
+            # bottom-up: open invoices × timing, plus invoices not yet issued
+            rows = (
+                np.ones(len(balance), dtype=bool)
+                if group == ALL
+                else open_groups == group
+            )
+            b, t = balance[rows], probs[rows]
+            open_weekly = b @ t[:, :weeks_h] if len(b) else np.zeros(weeks_h)
+            share = lag_profile(book, origin, group)
+            inv_m = book.inv_mask(group) & (book.inv_day <= origin)
+            days_seen = min(RUN_RATE_DAYS, origin - book.first_day + 1)
+            recent = inv_m & (book.inv_day > origin - days_seen)
+            rate = float(book.inv_rc[recent].sum()) / max(days_seen, 1)
+            cdf = np.cumsum(share)
+            new_daily = rate * np.concatenate([[0.0], cdf[: self.horizon - 1]])
+            open_daily = spread_weeks(open_weekly)
+
+            # Monte-Carlo of the bottom-up part
+            sims_open = spread_weeks(simulate_open(b, t, self.n_sims, rng))
+            back = (origin - book.inv_day[recent]) // 7
+            billing = np.bincount(
+                back, weights=book.inv_rc[recent], minlength=max(days_seen // 7, 1)
+            )[: max(days_seen // 7, 1)]
+            sims_new = simulate_new(billing, share, weeks_h, self.n_sims, rng)
+            sims = sims_open + sims_new
+
+            # top-down and baselines on the weekly history
+            td = fit_topdown(y[-MAX_HISTORY_WEEKS:], weeks_h, season_length=52)
+            base = baseline_forecasts(y, weeks_h, season)
+            paths = {
+                "bottom_up": open_daily + new_daily,
+                "bottom_up_open": open_daily,
+                "bottom_up_new": new_daily,
+                "top_down": spread_weeks(td.mean),
+            }
+            paths.update(
+                {k: spread_weeks(np.clip(v, 0, None)) for k, v in base.items()}
+            )
+
+            # each method's own bounds (used before there is enough calibration)
+            own: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+            for kind, periods in (("weekly", wper), ("monthly", mper)):
+                q = np.quantile(
+                    period_sums(sims, periods), [0.1, 0.9, 0.025, 0.975], axis=0
+                )
+                own.setdefault("bottom_up", {})[kind] = dict(
+                    zip(("lo80", "hi80", "lo95", "hi95"), q, strict=True)
+                )
+                own.setdefault("top_down", {})[kind] = {
+                    key: period_sums(spread_weeks(getattr(td, key)), periods)
+                    for key in ("lo80", "hi80", "lo95", "hi95")
+                }
+                spread = _history_spread(y)
+                for name in BASELINES:
+                    mean = period_sums(paths[name], periods)
+                    days = np.array([p.days for p in periods]) / 7.0
+                    own.setdefault(name, {})[kind] = {
+                        key: np.clip(mean + days * spread[key], 0, None)
+                        for key in ("lo80", "hi80", "lo95", "hi95")
+                    }
+
+            out[group] = GroupRecord(
+                paths=paths,
+                level=level,
+                mase_scale=seasonal_naive_scale(y, season),
+                season=season,
+                own_bounds=own,
+                models={
+                    "top_down": td.describe(),
+                    "run_rate_per_week": round(rate * 7, 2),
+                    "open_balance": round(float(b.sum()), 2),
+                },
+            )
+        logger.debug("cash record at %s computed", day_to_timestamp(origin).date())
+        return OriginRecord(origin=origin, groups=out, timing=timing_info)
+
+    # ---------------------------------------------------------- calibration
+    def calibration_days(self, origin: int) -> list[int]:
+        """Earlier origins whose forecasts calibrate the one at ``origin``."""
+        earliest = self.book.first_day + 7 * self.min_history_weeks
+        step = 7 * self.calibration_step_weeks
+        days = [origin - step * j for j in range(1, self.calibration_origins + 1)]
+        return [d for d in days if d >= earliest]
+
+    def forecast(self, origin: int) -> dict[str, dict]:
+        """Forecasts of every method, with bounds, for every group at ``origin``.
+
+        Returns
+        -------
+        dict
+            ``{group: {"weekly": {method: {expected, lo80, ...}}, "monthly": ...,
+            "weights": {...}, "intervals": {...}, "models": {...}}}``.
+        """
+        target = self.record(origin)
+        cal = [self.record(d) for d in self.calibration_days(origin)]
+        wper = week_periods(self.weeks)
+        mper = month_periods(origin, self.months)
+        result: dict[str, dict] = {}
+        for group in self.groups:
+            rec = target.groups[group]
+            obs = _observations(self, cal, group, origin)
+            weights, weight_reason = _choose_weights(obs)
+            paths = dict(rec.paths)
+            paths["combined"] = sum(w * paths[m] for m, w in weights.items())
+            for item in obs:
+                item["paths"]["combined"] = sum(
+                    w * item["paths"][m] for m, w in weights.items()
+                )
+            own = dict(rec.own_bounds)
+            own["combined"] = {
+                kind: {
+                    key: sum(w * own[m][kind][key] for m, w in weights.items())
+                    for key in ("lo80", "hi80", "lo95", "hi95")
+                }
+                for kind in ("weekly", "monthly")
+            }
+
+            entry: dict[str, Any] = {"weekly": {}, "monthly": {}, "intervals": {}}
+            for method in ("combined", *METHODS):
+                for kind, periods in (("weekly", wper), ("monthly", mper)):
+                    mean = period_sums(paths[method], periods)
+                    bounds, how = _interval(obs, method, kind, periods, rec.level, mean)
+                    if bounds is None:
+                        bounds = own[method][kind]
+                    bounds = _tidy_bounds(mean, bounds)
+                    entry[kind][method] = {"expected": np.clip(mean, 0, None), **bounds}
+                    entry["intervals"].setdefault(method, {})[kind] = how
+            for part in ("bottom_up_open", "bottom_up_new"):
+                entry["weekly"][part] = {"expected": period_sums(paths[part], wper)}
+                entry["monthly"][part] = {"expected": period_sums(paths[part], mper)}
+            entry["weights"] = {"weights": weights, "reason": weight_reason}
+            entry["models"] = rec.models
+            entry["timing"] = target.timing
+            entry["level"] = rec.level
+            entry["mase_scale"] = rec.mase_scale
+            entry["season"] = rec.season
+            entry["n_calibration_origins"] = len({item["origin"] for item in obs})
+            result[group] = entry
+        return result
+
+
+def _history_spread(y: np.ndarray) -> dict[str, float]:
+    """Quantiles of weekly receipts around their trailing mean (baseline bounds)."""
+    tail = y[-2 * TRAILING_WINDOW :]
+    if len(tail) < 2:
+        return {"lo80": 0.0, "hi80": 0.0, "lo95": 0.0, "hi95": 0.0}
+    q = np.quantile(tail - tail.mean(), [0.1, 0.9, 0.025, 0.975])
+    return dict(zip(("lo80", "hi80", "lo95", "hi95"), q.tolist(), strict=True))
+
+
+def _observations(
+    engine: CashEngine, cal: list[OriginRecord], group: str, target: int
+) -> list[dict]:
+    """Past forecasts of a group with the actuals known at the target origin."""
+    out = []
+    for rec in cal:
+        actual = daily_actuals(engine.book, rec.origin, engine.horizon, group)
+        known = rec.origin + np.arange(1, engine.horizon + 1) <= target
+        actual = np.where(known, actual, np.nan)
+        grp = rec.groups[group]
+        out.append(
+            {
+                "origin": rec.origin,
+                "paths": dict(grp.paths),
+                "actual": actual,
+                "level": grp.level,
+                "months": month_periods(rec.origin, engine.months),
+            }
+        )
+    return out
+
+
+def _choose_weights(obs: list[dict]) -> tuple[dict[str, float], str]:
+    """Convex weights of the candidates that minimise the past weekly WAPE."""
+    equal = {"bottom_up": 0.5, "top_down": 0.5}
+    usable = []
+    for item in obs:
+        n_full = int(np.sum(~np.isnan(item["actual"]))) // 7
+        if n_full >= 4:
+            usable.append((item, n_full))
+    if len(usable) < MIN_CAL_ORIGINS:
+        return equal, (
+            f"equal weights: {len(usable)} past origin(s) with 4+ observed weeks, "
+            f"{MIN_CAL_ORIGINS} needed for backtest weights"
+        )
+
+    # forecast and actual per observed (origin, week)
+    fc, act = [], []
+    for item, n_full in usable:
+        periods = week_periods(n_full)
+        act.append(period_sums(item["actual"][: 7 * n_full], periods))
+        fc.append(
+            np.stack(
+                [
+                    period_sums(item["paths"][m][: 7 * n_full], periods)
+                    for m in CANDIDATES
+                ]
+            )
+        )
+    f = np.concatenate(fc, axis=1)
+    a = np.concatenate(act)
+    if a.sum() <= 0:
+        return equal, "equal weights: no receipts in the past forecast windows"
+
+    grid = simplex_grid(len(CANDIDATES), WEIGHT_STEP)
+    errors = np.abs(grid @ f - a[None, :]).sum(axis=1) / a.sum()
+    # ties go to the grid point with more weight on the two models
+    errors += 1e-9 * grid[:, 2:].sum(axis=1)
+    best = grid[int(np.argmin(errors))]
+    weights = {m: float(w) for m, w in zip(CANDIDATES, best, strict=True) if w > 0}
+    return weights, (
+        f"convex weights (grid step {WEIGHT_STEP}) minimising weekly WAPE "
+        f"({errors.min():.3f}) over {len(usable)} past origins, {len(a)} weeks"
+    )
+
+
+def _interval(
+    obs: list[dict],
+    method: str,
+    kind: str,
+    periods: list[Period],
+    level: float,
+    mean: np.ndarray,
+) -> tuple[dict[str, np.ndarray] | None, str]:
+    """Bounds from the scaled errors of past forecasts (split conformal).
+
+    A past error is (actual − forecast) / (the origin's weekly level × period
+    weeks); a period's bounds are its forecast plus the quantiles of those
+    errors times the current level. Weekly periods pool horizons within ±2
+    weeks; months pool every month.
+    """
+    res: list[np.ndarray] = []
+    hor: list[np.ndarray] = []
+    for item in obs:
+        per = week_periods(len(periods)) if kind == "weekly" else item["months"]
+        actual = period_sums(item["actual"], per)
+        fc = period_sums(item["paths"][method], per)
+        scale = item["level"] * np.array([p.days for p in per]) / 7.0
+        r = (actual - fc) / scale
+        ok = np.isfinite(r)
+        res.append(r[ok])
+        hor.append(np.arange(1, len(per) + 1)[ok])
+    r_all = np.concatenate(res) if res else np.zeros(0)
+    h_all = np.concatenate(hor) if hor else np.zeros(0, dtype=int)
+    if len(r_all) < MIN_RESIDUALS:
+        return None, (
+            f"own model bounds: {len(r_all)} past {kind} errors, "
+            f"{MIN_RESIDUALS} needed for backtest-based bounds"
+        )
+
+    scale_now = level * np.array([p.days for p in periods]) / 7.0
+    out = {key: np.zeros(len(periods)) for key in ("lo80", "hi80", "lo95", "hi95")}
+    for i in range(len(periods)):
+        near = np.abs(h_all - (i + 1)) <= HORIZON_POOL if kind == "weekly" else None
+        pool = (
+            r_all[near] if near is not None and near.sum() >= MIN_RESIDUALS else r_all
+        )
+        n = len(pool)
+        for cover in LEVELS:
+            tail = (1 - cover / 100) / 2 * n / (n + 1)
+            lo, hi = np.quantile(pool, [tail, 1 - tail])
+            out[f"lo{cover}"][i] = mean[i] + lo * scale_now[i]
+            out[f"hi{cover}"][i] = mean[i] + hi * scale_now[i]
+    return out, f"backtest errors: {len(r_all)} past {kind} errors (split conformal)"
+
+
+def _tidy_bounds(mean: np.ndarray, bounds: dict[str, np.ndarray]) -> dict:
+    """Bounds that nest (95% ⊇ 80% ∋ mean) and are never negative."""
+    lo80 = np.minimum(bounds["lo80"], mean)
+    hi80 = np.maximum(bounds["hi80"], mean)
+    lo95 = np.minimum(bounds["lo95"], lo80)
+    hi95 = np.maximum(bounds["hi95"], hi80)
+    return {
+        "lo80": np.clip(lo80, 0, None),
+        "hi80": np.clip(hi80, 0, None),
+        "lo95": np.clip(lo95, 0, None),
+        "hi95": np.clip(hi95, 0, None),
+    }
