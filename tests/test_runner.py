@@ -362,6 +362,17 @@ def test_plan_jobs_lays_out_as_of_portfolio_notebook(
     assert plan_jobs(config, as_of="2025-06-30", portfolio="all")[0].portfolio is None
 
 
+def test_portfolio_folders_stay_distinct_when_slugs_collide(
+    tmp_path: Path, data_file: Path
+) -> None:
+    nb = write_notebook(tmp_path / "nb" / "one.ipynb", "pass")
+    config = make_config(tmp_path, data_file, [nb], portfolios=("UK&I", "UK I"))
+
+    folders = [job.output_dir.name for job in plan_jobs(config)]
+
+    assert len(set(folders)) == 2 and all(f.startswith("UK_I-") for f in folders)
+
+
 def test_each_expands_to_the_data_portfolios(
     tmp_path: Path, data_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -293,10 +293,11 @@ def plan_jobs(
         portfolios = [None if p == ALL_LABEL else p for p in _as_list(portfolio)]
 
     run_dir = config.run_dir
+    folders = _portfolio_folders(portfolios)
     jobs = []
     for date in dates:
         for name in portfolios:
-            folder = run_dir / date / _slug(ALL_LABEL if name is None else name)
+            folder = run_dir / date / folders[name]
             for notebook in config.notebooks:
                 parameters = _job_parameters(config, date, name, notebook, folder)
                 jobs.append(Job(date, name, notebook, folder, parameters))
@@ -332,6 +333,20 @@ def _as_list(value: str | Sequence[str]) -> list[str]:
 def _slug(name: str) -> str:
     slug = _SLUG_RE.sub("_", name).strip("._") or "_"
     return slug
+
+
+def _portfolio_folders(portfolios: Sequence[str | None]) -> dict[str | None, str]:
+    """Folder names per portfolio: a file-safe slug, made unique with a short hash
+    when two names share one (``UK&I`` and ``UK I``)."""
+    slugs = {p: _slug(ALL_LABEL if p is None else p) for p in portfolios}
+    counts: dict[str, int] = {}
+    for slug in slugs.values():
+        counts[slug] = counts.get(slug, 0) + 1
+    for name, slug in slugs.items():
+        if counts[slug] > 1 and name is not None:
+            digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:6]
+            slugs[name] = f"{slug}-{digest}"
+    return slugs
 
 
 # ---------------------------------------------------------------------------
