@@ -23,7 +23,15 @@ import pandas as pd
 
 from arforecast.exceptions import ConfigError
 
-__all__ = ["PORTFOLIOS", "SEGMENTS", "SPECIAL_NAME", "generate_sample", "write_sample"]
+__all__ = [
+    "CURRENCIES",
+    "PORTFOLIOS",
+    "SEGMENTS",
+    "SPECIAL_NAME",
+    "describe_planted_issues",
+    "generate_sample",
+    "write_sample",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +68,7 @@ _USD_SHARE = 0.07
 _EUR_VALUE = {"EUR": 1.0, "GBP": 1.165, "SEK": 0.0875, "USD": 0.92}
 _FX_VOL = {"EUR": 0.0, "GBP": 0.0035, "SEK": 0.0045, "USD": 0.0050}
 CURRENCIES = tuple(_EUR_VALUE)
+"""Currencies the sample bills in; any of them can be the reporting currency."""
 
 _TERMS = np.array([14, 30, 45, 60])
 # Probability of each term per portfolio (Nordics short, Southern Europe long).
