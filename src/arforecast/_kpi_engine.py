@@ -23,10 +23,11 @@ from arforecast._kpi_math import (
     assign_buckets,
     countback_dso_vector,
     datetimes_to_days,
+    index_payments,
     month_days_back,
     previous_month_end,
     resolve_window,
-    sum_payments_in_windows,
+    sum_indexed_payments,
     validate_aging_edges,
 )
 from arforecast.exceptions import ConfigError
@@ -80,8 +81,8 @@ class Snapshot:
     days_past_due: np.ndarray
     age_days: np.ndarray
     paid_doc: np.ndarray
-    in_dispute: np.ndarray
-    last_payment_day: np.ndarray
+    in_dispute: np.ndarray | None  # None in balance-only snapshots
+    last_payment_day: np.ndarray | None
     unapplied: np.ndarray  # shape (G,), ≤ 0
 
     @property
@@ -147,7 +148,7 @@ class KpiEngine:
     aging_edges : sequence of int, optional
         See `arforecast._kpi_math.validate_aging_edges`.
     aging_basis : {"due_date", "invoice_date"}, default="due_date"
-    cache_size : int, default=4
+    cache_size : int, default=6
         How many as-of snapshots to keep (a trend reuses shared month ends).
     """
 
@@ -158,7 +159,7 @@ class KpiEngine:
         by: str | None = None,
         aging_edges: object = None,
         aging_basis: AgingBasis = "due_date",
-        cache_size: int = 4,
+        cache_size: int = 6,
     ) -> None:
         self.ledger = ledger
         self.by = by
@@ -178,6 +179,7 @@ class KpiEngine:
         self.inv_due_day = datetimes_to_days(inv["due_date"])
         self.inv_month = _month_index(inv["invoice_date"])
         self.inv_amount_rc = inv["amount_rc"].to_numpy(dtype=float)
+        self.inv_amount = inv["amount"].to_numpy(dtype=float)
         self.inv_fx = inv["fx_rate"].to_numpy(dtype=float)
 
         # documents
@@ -185,8 +187,10 @@ class KpiEngine:
         self.pay_amount_rc = pay["amount_rc"].to_numpy(dtype=float)
         self.pay_amount_doc = pay["amount_doc"].to_numpy(dtype=float)
         self.pay_ix = pay["inv_ix"].to_numpy(dtype=np.int64)
+        self.pay_linked = self.pay_ix >= 0
         self.adj_amount_doc = adj["amount_doc"].to_numpy(dtype=float)
         self.adj_ix = adj["inv_ix"].to_numpy(dtype=np.int64)
+        self.adj_linked = self.adj_ix >= 0
         self.adj_day = datetimes_to_days(adj["date"])
         self.adj_month = _month_index(adj["date"])
         self.adj_amount_rc = adj["amount_rc"].to_numpy(dtype=float)
@@ -195,6 +199,7 @@ class KpiEngine:
         self.adj_write_off = kind == "write_off"
 
         self._build_groups()
+        self._build_customers()
         self._build_promises()
         self._build_monthly_sales()
 
@@ -254,37 +259,45 @@ class KpiEngine:
             codes[bounds[i] : bounds[i + 1]] for i in range(4)
         )
 
-    def _build_promises(self) -> None:
-        """Promise-to-pay rows with customer codes shared with the payments."""
+    def _build_customers(self) -> None:
+        """One integer code per customer, shared by invoices, payments and
+        promises (unknown-invoice payments and promises may add customers)."""
         led = self.ledger
-        act = led.activities
+        inv_codes, uniques = pd.factorize(led.invoices["customer_id"])
+        index = pd.Index(uniques, dtype=object)
         pay = led.payments
-        is_ptp = (act["kind"].to_numpy(dtype=object) == "promise_to_pay") & act[
+        act = led.activities
+        self.is_ptp = (act["kind"].to_numpy(dtype=object) == "promise_to_pay") & act[
             "promised_date"
         ].notna().to_numpy()
-        cust_values = np.concatenate(
-            [
-                pay["customer_id"].to_numpy(dtype=object),
-                act["customer_id"].to_numpy(dtype=object)[is_ptp],
-            ]
-        )
-        codes, uniques = pd.factorize(cust_values, use_na_sentinel=True)
-        n_pay = len(pay)
-        self.pay_cust = codes[:n_pay]
-        self.customer_values = uniques
-        prom = act.loc[is_ptp]
-        self.prom_cust = codes[n_pay:]
+        orphan_pay = pay["customer_id"].to_numpy(dtype=object)[~self.pay_linked]
+        prom_ids = act["customer_id"].to_numpy(dtype=object)[self.is_ptp]
+        extra = pd.Index(np.concatenate([orphan_pay, prom_ids]), dtype=object)
+        extra = extra[extra.notna()].unique()
+        extra = extra[index.get_indexer(extra) < 0]
+        index = index.append(extra)
+        self.customer_values = index.to_numpy(dtype=object)
+        self.inv_cust = inv_codes.astype(np.int64)
+        pay_cust = np.full(len(pay), -1, dtype=np.int64)
+        pay_cust[self.pay_linked] = self.inv_cust[self.pay_ix[self.pay_linked]]
+        pay_cust[~self.pay_linked] = index.get_indexer(orphan_pay)
+        self.pay_cust = pay_cust
+        self.prom_cust = index.get_indexer(prom_ids).astype(np.int64)
+
+    def _build_promises(self) -> None:
+        """Promise-to-pay rows: customer, made and promised day, amount (rc)."""
+        act = self.ledger.activities
+        prom = act.loc[self.is_ptp]
         self.prom_customer_id = prom["customer_id"].to_numpy(dtype=object)
         self.prom_made = datetimes_to_days(prom["date"])
         self.prom_due = datetimes_to_days(prom["promised_date"])
-        self.prom_promised_date = prom["promised_date"].to_numpy()
         amount = prom["promised_amount"].to_numpy(dtype=float)
         ixv = prom["inv_ix"].to_numpy()
         rate = np.where(ixv >= 0, self.inv_fx[np.clip(ixv, 0, None)], 1.0)
         self.prom_amount_rc = amount * rate
-        self.prom_codes = self.act_codes[is_ptp]
-        paid_ok = self.pay_cust >= 0
-        self._pay_ok = paid_ok
+        self.prom_codes = self.act_codes[self.is_ptp]
+        self._pay_index: tuple[np.ndarray, np.ndarray] | None = None
+        self._status_cache: dict[int, np.ndarray] = {}
 
     def _build_monthly_sales(self) -> None:
         """Net credit sales per group and calendar month, whole months."""
@@ -312,34 +325,68 @@ class KpiEngine:
         self.monthly_net = (sales - cn).reshape(g, n_months)
 
     # ------------------------------------------------------------------ snapshots
-    def snapshot(self, date: pd.Timestamp) -> Snapshot:
-        """Open items and unapplied credit at ``date`` (cached)."""
-        if date in self._cache:
+    def snapshot(self, date: pd.Timestamp, *, full: bool = True) -> Snapshot:
+        """Open items and unapplied credit at ``date`` (cached).
+
+        ``full`` snapshots come from `Ledger.open_items` (with disputes and last
+        payment dates); the others (balances only, for the window start and the
+        previous month end) from the engine's own arrays with the same
+        arithmetic: amount − payments − adjustments dated ≤ date, in document
+        currency, times the balance rate.
+        """
+        cached = self._cache.get(date)
+        if cached is not None and (cached.in_dispute is not None or not full):
             self._cache.move_to_end(date)
-            return self._cache[date]
-        led = self.ledger
-        items = led.open_items(date, include_closed=True)
-        ix = items["ix"].to_numpy(dtype=np.int64)
-        day = datetimes_to_days(np.array([date], dtype="datetime64[ns]"))[0]
+            return cached
+        day = int(datetimes_to_days(np.array([date], dtype="datetime64[ns]"))[0])
+        if full:
+            items = self.ledger.open_items(date, include_closed=True)
+            ix = items["ix"].to_numpy(dtype=np.int64)
+            balance = items["balance"].to_numpy(dtype=float)
+            balance_rc = items["balance_rc"].to_numpy(dtype=float)
+            paid_doc = items["paid_doc"].to_numpy(dtype=float)
+            in_dispute = items["in_dispute"].to_numpy(dtype=bool)
+            last_day = datetimes_to_days(items["last_payment_date"])
+        else:
+            ix = np.flatnonzero(self.inv_day <= day)
+            pm = self.pay_linked & (self.pay_day <= day)
+            paid = np.bincount(
+                self.pay_ix[pm], weights=self.pay_amount_doc[pm], minlength=self.n_inv
+            )
+            am = self.adj_linked & (self.adj_day <= day)
+            adjusted = np.bincount(
+                self.adj_ix[am], weights=self.adj_amount_doc[am], minlength=self.n_inv
+            )
+            balance = (self.inv_amount - paid - adjusted)[ix]
+            balance_rc = balance * self._balance_rates(date)[ix]
+            paid_doc = paid[ix]
+            in_dispute = None
+            last_day = None
         snap = Snapshot(
             date=date,
             ix=ix,
-            balance=items["balance"].to_numpy(dtype=float),
-            balance_rc=items["balance_rc"].to_numpy(dtype=float),
-            days_past_due=items["days_past_due"].to_numpy(dtype=np.int64),
+            balance=balance,
+            balance_rc=balance_rc,
+            days_past_due=day - self.inv_due_day[ix],
             age_days=day - self.inv_day[ix],
-            paid_doc=items["paid_doc"].to_numpy(dtype=float),
-            in_dispute=items["in_dispute"].to_numpy(dtype=bool),
-            last_payment_day=datetimes_to_days(items["last_payment_date"]),
-            unapplied=self._unapplied_by_group(date, int(day), items),
+            paid_doc=paid_doc,
+            in_dispute=in_dispute,
+            last_payment_day=last_day,
+            unapplied=self._unapplied_by_group(date, day, ix, balance, balance_rc),
         )
         self._cache[date] = snap
+        self._cache.move_to_end(date)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return snap
 
     def _unapplied_by_group(
-        self, date: pd.Timestamp, day: int, items: pd.DataFrame
+        self,
+        date: pd.Timestamp,
+        day: int,
+        ix: np.ndarray,
+        balance: np.ndarray,
+        balance_rc: np.ndarray,
     ) -> np.ndarray:
         """Unapplied credit (≤ 0) per group at ``date``.
 
@@ -349,12 +396,9 @@ class KpiEngine:
         its group code (see `_build_groups`).
         """
         g = len(self.keys)
-        over = items["balance"].to_numpy(dtype=float) < -BALANCE_EPSILON
-        ix = items["ix"].to_numpy(dtype=np.int64)[over]
+        over = balance < -BALANCE_EPSILON
         out = np.bincount(
-            self.inv_codes[ix],
-            weights=items["balance_rc"].to_numpy(dtype=float)[over],
-            minlength=g,
+            self.inv_codes[ix[over]], weights=balance_rc[over], minlength=g
         ).astype(float)
         rates = None
         for doc_day, ixv, amount_rc, amount_doc, codes in (
@@ -406,11 +450,10 @@ class KpiEngine:
         day = int(datetimes_to_days(np.array([as_of], dtype="datetime64[ns]"))[0])
         start_day = int(datetimes_to_days(np.array([start], dtype="datetime64[ns]"))[0])
 
-        snap = self.snapshot(as_of)
-        before = self.snapshot(start - pd.Timedelta(days=1))
+        before = self.snapshot(start - pd.Timedelta(days=1), full=False)
         pme = previous_month_end(as_of)
-        prev = self.snapshot(pme)
-        snap = self.snapshot(as_of)  # keep the as-of snapshot most recent
+        prev = self.snapshot(pme, full=False)
+        snap = self.snapshot(as_of)
         g = len(self.keys)
         n_b = len(self.labels)
 
@@ -627,19 +670,20 @@ class KpiEngine:
         (any payment, when no amount was given); broken when that deadline has
         passed without it.
         """
+        cached = self._status_cache.get(day)
+        if cached is not None:
+            return cached
         n = len(self.prom_due)
         if n == 0:
             return np.zeros(0, dtype=np.int8)
+        if self._pay_index is None:
+            self._pay_index = index_payments(
+                self.pay_cust, self.pay_day, self.pay_amount_rc
+            )
         deadline = self.prom_due + PROMISE_GRACE_DAYS
-        window_end = np.minimum(deadline, day)
-        ok = self._pay_ok & (self.pay_day <= day)
-        received = sum_payments_in_windows(
-            self.prom_cust,
-            self.prom_made,
-            window_end,
-            self.pay_cust[ok],
-            self.pay_day[ok],
-            self.pay_amount_rc[ok],
+        # the window ends at the deadline or at as_of: later payments never count
+        received = sum_indexed_payments(
+            self._pay_index, self.prom_cust, self.prom_made, np.minimum(deadline, day)
         )
         amount = self.prom_amount_rc
         kept = np.where(
@@ -649,16 +693,20 @@ class KpiEngine:
         )
         made = self.prom_made <= day
         status = np.zeros(n, dtype=np.int8)
-        status[made & kept & (self.prom_cust >= 0)] = 1
+        status[made & kept] = 1
         status[made & ~kept & (deadline <= day)] = 2
+        self._status_cache = {day: status}
         return status
 
-    def open_promise_customers(self, day: int) -> np.ndarray:
-        """Customer ids with an open promise to pay at ``day``."""
+    def open_promise_mask(self, day: int) -> np.ndarray:
+        """Per customer code: whether the customer has an open promise to pay."""
         status = self.promise_status(day)
         deadline = self.prom_due + PROMISE_GRACE_DAYS
         open_ = (self.prom_made <= day) & (status == 0) & (deadline > day)
-        return np.unique(self.prom_customer_id[open_].astype(str))
+        mask = np.zeros(len(self.customer_values), dtype=bool)
+        cust = self.prom_cust[open_]
+        mask[cust[cust >= 0]] = True
+        return mask
 
     def customer_table(
         self, snap: Snapshot, day: int, codes: np.ndarray
@@ -666,12 +714,10 @@ class KpiEngine:
         """One row per (group, customer) with a past-due balance at ``day``:
         ``code, customer_id, past_due, oldest_dpd, open_disputes, open_promise,
         stage`` (stage index into `STAGES`)."""
-        inv = self.ledger.invoices
         past_due = snap.positive & (snap.days_past_due > 0)
         ix = snap.ix[past_due]
-        cust = inv["customer_id"].to_numpy(dtype=object)[ix]
-        cust_codes, cust_uniques = pd.factorize(cust)
-        n_c = max(len(cust_uniques), 1)
+        cust_codes = self.inv_cust[ix]
+        n_c = max(len(self.customer_values), 1)
         pair = codes[past_due].astype(np.int64) * n_c + cust_codes
         pairs, pair_ix = np.unique(pair, return_inverse=True)
         amount = np.bincount(pair_ix, weights=snap.balance_rc[past_due])
@@ -680,10 +726,9 @@ class KpiEngine:
         disputes = np.bincount(
             pair_ix, weights=snap.in_dispute[past_due].astype(float)
         ).astype(np.int64)
-        customer_ids = cust_uniques[pairs % n_c] if len(pairs) else np.array([])
-        promised = np.isin(
-            np.asarray(customer_ids, dtype=str), self.open_promise_customers(day)
-        )
+        cust_of_pair = pairs % n_c
+        customer_ids = self.customer_values[cust_of_pair]
+        promised = self.open_promise_mask(day)[cust_of_pair]
         stage = np.searchsorted(_STAGE_EDGES, oldest, side="left")
         stage = np.where(promised, STAGES.index("promise_to_pay"), stage)
         stage = np.where(disputes > 0, STAGES.index("dispute"), stage)

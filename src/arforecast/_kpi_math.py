@@ -30,6 +30,8 @@ __all__ = [
     "month_ends",
     "previous_month_end",
     "resolve_window",
+    "index_payments",
+    "sum_indexed_payments",
     "sum_payments_in_windows",
     "to_timestamp",
     "validate_aging_edges",
@@ -522,18 +524,46 @@ def sum_payments_in_windows(
     ... ).tolist()
     [5.0, 9.0]
     """
-    n_windows = np.asarray(window_customer).shape[0]
-    if n_windows == 0 or np.asarray(pay_day).shape[0] == 0:
-        return np.zeros(n_windows)
-    span = np.int64(1 << 32)
-    offset = np.int64(1 << 31)
-    pay_key = np.asarray(pay_customer, dtype=np.int64) * span + (
-        np.asarray(pay_day, dtype=np.int64) + offset
+    index = index_payments(pay_customer, pay_day, pay_amount)
+    return sum_indexed_payments(index, window_customer, window_start, window_end)
+
+
+_KEY_SPAN = np.int64(1 << 32)
+_KEY_OFFSET = np.int64(1 << 31)
+
+
+def index_payments(
+    pay_customer: np.ndarray, pay_day: np.ndarray, pay_amount: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sort payments by (customer, day) once: sorted keys and a cumulative sum.
+
+    Payments with a negative customer code (unknown customer) are dropped.
+    The result feeds `sum_indexed_payments`.
+    """
+    cust = np.asarray(pay_customer, dtype=np.int64)
+    ok = cust >= 0
+    keys = cust[ok] * _KEY_SPAN + (
+        np.asarray(pay_day, dtype=np.int64)[ok] + _KEY_OFFSET
     )
-    order = np.argsort(pay_key, kind="stable")
-    keys = pay_key[order]
-    cum = np.concatenate(([0.0], np.cumsum(np.asarray(pay_amount, dtype=float)[order])))
-    base = np.asarray(window_customer, dtype=np.int64) * span + offset
+    order = np.argsort(keys, kind="stable")
+    amounts = np.asarray(pay_amount, dtype=float)[ok][order]
+    return keys[order], np.concatenate(([0.0], np.cumsum(amounts)))
+
+
+def sum_indexed_payments(
+    index: tuple[np.ndarray, np.ndarray],
+    window_customer: np.ndarray,
+    window_start: np.ndarray,
+    window_end: np.ndarray,
+) -> np.ndarray:
+    """Per window, the indexed payments of its customer dated start..end."""
+    keys, cum = index
+    n_windows = np.asarray(window_customer).shape[0]
+    if n_windows == 0 or keys.shape[0] == 0:
+        return np.zeros(n_windows)
+    base = np.asarray(window_customer, dtype=np.int64) * _KEY_SPAN + _KEY_OFFSET
     lo = np.searchsorted(keys, base + np.asarray(window_start, dtype=np.int64), "left")
     hi = np.searchsorted(keys, base + np.asarray(window_end, dtype=np.int64), "right")
-    return cum[hi] - cum[lo]
+    out = cum[hi] - cum[lo]
+    out[np.asarray(window_customer) < 0] = 0.0
+    return out

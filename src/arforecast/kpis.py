@@ -333,17 +333,11 @@ def kpi_trend(
     """
     dates = sorted({to_timestamp(d, "as_of_dates") for d in as_of_dates})
     engine = KpiEngine(ledger, by=by, aging_edges=aging_edges, aging_basis=aging_basis)
-    frames = [
-        kpis_to_frame(
-            _build_results(
-                engine.compute(d, window_days), ledger.currency, by, aging_basis
-            )
-        )
+    results = [
+        _build_results(engine.compute(d, window_days), ledger.currency, by, aging_basis)
         for d in dates
     ]
-    if not frames:
-        return kpis_to_frame(None)
-    out = pd.concat(frames, ignore_index=True)
+    out = _frame(results)
     logger.info("kpi trend: %d dates, %d rows", len(dates), len(out))
     return out
 
@@ -390,22 +384,26 @@ def kpis_to_frame(result: KpiResult | None) -> pd.DataFrame:
     and ``missing`` as ``"kpi: reason; …"``. Values are rounded as in
     `kpis_to_dict`; missing values are NaN.
     """
-    if result is None:
+    return _frame([] if result is None else [result])
+
+
+def _frame(results: list[KpiResult]) -> pd.DataFrame:
+    """Flatten the JSON form of several results into one frame."""
+    if not results:
         return pd.DataFrame(columns=["as_of", "window_start", "window_end", *KPI_NAMES])
-    records = kpis_to_dict(result)
-    if isinstance(records, dict):
-        records = [records]
     rows = []
-    for rec in records:
-        flat: dict[str, Any] = {}
-        for name, value in rec.items():
-            if name == "missing":
-                flat["missing"] = "; ".join(f"{k}: {v}" for k, v in value.items())
-            elif isinstance(value, dict):
-                _flatten(flat, name, value)
-            else:
-                flat[name] = value
-        rows.append(flat)
+    for result in results:
+        records = kpis_to_dict(result)
+        for rec in [records] if isinstance(records, dict) else records:
+            flat: dict[str, Any] = {}
+            for name, value in rec.items():
+                if name == "missing":
+                    flat["missing"] = "; ".join(f"{k}: {v}" for k, v in value.items())
+                elif isinstance(value, dict):
+                    _flatten(flat, name, value)
+                else:
+                    flat[name] = value
+            rows.append(flat)
     frame = pd.DataFrame(rows)
     for col in ("as_of", "window_start", "window_end"):
         frame[col] = pd.to_datetime(frame[col])
