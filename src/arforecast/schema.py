@@ -411,16 +411,17 @@ def parse_dates(
         bad = pd.Series(False, index=series.index)
     else:
         text = _as_text(series)
-        iso = text.str.fullmatch(_ISO_DATE, na=False)
-        iso_values = pd.to_datetime(
-            text.str.slice(0, 10).where(iso), format="%Y-%m-%d", errors="coerce"
-        )
-        if fmt is None:
-            values = iso_values
-        else:
-            values = pd.to_datetime(text, format=fmt, errors="coerce")
-            if accept_iso:
-                values = values.where(values.notna(), iso_values)
+        values = pd.to_datetime(text, format=fmt or "%Y-%m-%d", errors="coerce")
+        rest = values.isna().to_numpy() & text.notna().to_numpy()
+        if rest.any() and (fmt is None or accept_iso):
+            # ISO with a time part ("2024-01-31 00:00:00"): keep the date
+            tail = text[rest]
+            iso = tail.str.fullmatch(_ISO_DATE, na=False)
+            iso_values = pd.to_datetime(
+                tail.str.slice(0, 10).where(iso), format="%Y-%m-%d", errors="coerce"
+            )
+            values = values.astype(iso_values.dtype)
+            values.loc[iso_values.index] = iso_values
         bad = values.isna() & text.notna()
     out_of_range = values.notna() & ((values < _NS_LOWER) | (values > _NS_UPPER))
     values = values.where(~out_of_range)
@@ -477,7 +478,16 @@ def parse_amounts(
         bad.index = series.index
         return values.where(~bad), bad
 
-    text = _as_text(series)
+    text = full_text = _as_text(series)
+    values = pd.Series(np.nan, index=series.index, dtype="float64")
+    if decimal == ".":
+        # fast path: plain numbers ("1250.00", "-5") need no pattern matching
+        plain = pd.to_numeric(text, errors="coerce").astype("float64")
+        values = plain.where(np.isfinite(plain.to_numpy()))
+        rest = text.notna().to_numpy() & values.isna().to_numpy()
+        if not rest.any():
+            return values, pd.Series(False, index=series.index)
+        text = text[rest]
     for symbol in currency_symbols:
         text = text.str.replace(symbol, "", regex=False)
     text = text.str.replace(r"\s+", "", regex=True)
@@ -499,9 +509,10 @@ def parse_amounts(
         clean = clean.str.replace(thousands, "", regex=False)
     if decimal != ".":
         clean = clean.str.replace(decimal, ".", regex=False)
-    values = pd.to_numeric(clean, errors="coerce").astype("float64")
-    values = values.where(~negative, -values)
-    bad = values.isna() & text.notna()
+    parsed = pd.to_numeric(clean, errors="coerce").astype("float64")
+    parsed = parsed.where(~negative, -parsed)
+    values.loc[parsed.index] = parsed
+    bad = values.isna() & full_text.notna()
     return values, bad.astype(bool)
 
 
@@ -527,13 +538,11 @@ def parse_bools(
     """
     if pd.api.types.is_bool_dtype(series.dtype):
         return series.astype(object), pd.Series(False, index=series.index)
-    table = {
-        str(k).strip().casefold(): bool(v) for k, v in (values or _BOOL_TEXT).items()
-    }
+    table = {str(k).strip().lower(): bool(v) for k, v in (values or _BOOL_TEXT).items()}
     text = _as_text(series)
     if pd.api.types.is_numeric_dtype(series.dtype):
         text = text.str.replace(r"\.0$", "", regex=True)
-    flags = text.str.casefold().map(table)
+    flags = text.str.lower().astype(object).map(table)
     bad = flags.isna() & text.notna()
     return flags.astype(object), bad.astype(bool)
 
@@ -696,16 +705,21 @@ class _Validator:
 
     def _check_repeated_header(self, state: _State) -> None:
         required = [c for c, (_, req) in TABLES[state.name].items() if req]
-        mask = np.ones(len(state.frame), bool)
+        candidates = np.arange(len(state.frame))
         for column in required:
             series = state.frame[column]
             if not (
                 series.dtype == object or pd.api.types.is_string_dtype(series.dtype)
             ):
                 return
-            text = _as_text(series).str.casefold()
-            names = {column.casefold(), state.col(column).casefold()}
-            mask &= text.isin(names).to_numpy()
+            # narrow down column by column: only a few rows survive the first one
+            text = _as_text(series.iloc[candidates]).str.lower()
+            hit = (text == column.lower()) | (text == state.col(column).lower())
+            candidates = candidates[hit.fillna(False).to_numpy(dtype=bool)]
+            if len(candidates) == 0:
+                return
+        mask = np.zeros(len(state.frame), bool)
+        mask[candidates] = True
         if mask.any():
             self.add(
                 "fatal",
@@ -729,9 +743,11 @@ class _Validator:
         if kind == "str":
             values = _as_text(raw)
             if column == "kind":
-                values = values.str.casefold().str.replace(r"[\s\-]+", "_", regex=True)
+                values = values.str.lower().str.replace(r"[\s\-]+", "_", regex=True)
             elif column == "currency":
                 values = values.str.upper()
+            # object columns of str: joins and isin on them are fast in pandas 2 and 3
+            values = values.astype(object)
             bad = np.zeros(len(raw), bool)
         elif kind == "date":
             values, bad_s = parse_dates(raw)
@@ -905,7 +921,7 @@ class _Validator:
             )
         elif filled.any():
             logger.debug("%s: currency column absent, filled from invoices", state.name)
-        state.frame["currency"] = cur
+        state.frame["currency"] = cur.astype(object)
 
     # -- per table ---------------------------------------------------------------------
     def invoices(self, state: _State) -> pd.DataFrame | None:
