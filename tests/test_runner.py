@@ -14,7 +14,7 @@ import pytest
 
 from arforecast import runner
 from arforecast.config import EmailSettings, RecipientList, RunConfig
-from arforecast.exceptions import ReportError
+from arforecast.exceptions import ConfigError, ReportError
 from arforecast.runner import Job, plan_jobs, run_batch, run_job
 
 STANDARD_PARAMETERS = textwrap.dedent(
@@ -199,6 +199,14 @@ def test_batch_refuses_undeclared_parameters_before_running(
     with pytest.raises(ReportError, match=r"short\.ipynb does not declare"):
         run_batch(config, progress=False)
     assert not (tmp_path / "reports" / "test" / "index.html").exists()
+
+
+def test_batch_with_missing_data_is_refused(tmp_path: Path) -> None:
+    path = write_notebook(tmp_path / "nb" / "one.ipynb", "pass")
+    config = make_config(tmp_path, tmp_path / "absent", [path])
+
+    with pytest.raises(ConfigError, match=r"data not found: .*absent"):
+        run_batch(config, progress=False)
 
 
 def test_failed_job_is_isolated_saved_indexed_and_never_mailed(

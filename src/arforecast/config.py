@@ -373,11 +373,9 @@ def _build_config(raw: dict, source: Path, env: Mapping[str, str]) -> RunConfig:
 
     data_value = env.get(ENV_PREFIX + "DATA") or _require(raw, "data", "params")
     data_base = Path.cwd() if env.get(ENV_PREFIX + "DATA") else base
+    # Existence is checked when a batch starts: `arforecast demo` loads the
+    # params first and writes the sample ledger to `data` afterwards.
     data = _resolve_path(data_value, data_base, "data")
-    if not data.exists():
-        raise ConfigError(
-            f"data not found: {data} (from {data_value!r}, relative to {data_base})."
-        )
 
     output_value = env.get(ENV_PREFIX + "OUTPUT") or raw.get("output")
     if output_value is None:

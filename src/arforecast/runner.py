@@ -639,7 +639,10 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def _render_html(executed: Path, html_path: Path, *, title: str | None = None) -> Path:
-    """Render an executed notebook with ``reporting.render`` (nbconvert fallback)."""
+    """Render an executed notebook with ``reporting.render`` (nbconvert fallback).
+
+    The title defaults to the one the notebook shows (report, portfolio, as-of).
+    """
     try:
         from arforecast.reporting.render import render_notebook_html
     except ImportError:
@@ -655,8 +658,10 @@ def _render_fallback(
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(executed, as_version=4)
-    if title:
-        nb.metadata["title"] = title
+    parameters = nb.metadata.get("papermill", {}).get("parameters", {})
+    nb.metadata["title"] = title or _report_title(
+        executed.stem, parameters.get("portfolio"), parameters.get("as_of")
+    )
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True)
     exporter.exclude_output_prompt = True
     body, _ = exporter.from_notebook_node(nb)
@@ -664,10 +669,10 @@ def _render_fallback(
     return html_path
 
 
-def _report_title(job: Job) -> str:
-    subject = job.name.replace("_", " ").capitalize()
-    portfolio = "all portfolios" if job.portfolio is None else job.portfolio
-    return f"{subject}: {portfolio}, as of {job.as_of}"
+def _report_title(name: str, portfolio: str | None, as_of: str | None) -> str:
+    subject = name.replace("_", " ").capitalize()
+    scope = "all portfolios" if portfolio is None else portfolio
+    return f"{subject}: {scope}, as of {as_of}"
 
 
 def run_job(
@@ -765,7 +770,7 @@ def run_job(
             os.replace(temp, job.ipynb_path)
         if error is None and render:
             try:
-                _render_html(job.ipynb_path, job.html_path, title=_report_title(job))
+                _render_html(job.ipynb_path, job.html_path)
             except Exception as exc:
                 error = f"rendering failed: {type(exc).__name__}: {exc}"
     finally:
@@ -837,6 +842,9 @@ def run_batch(
     complete earlier run.
     """
     wall_start = time.perf_counter()
+    if not config.data.exists():
+        source = f" (from {config.source})" if config.source else ""
+        raise ConfigError(f"data not found: {config.data}{source}.")
     jobs = plan_jobs(config, as_of=as_of, portfolio=portfolio)
     pool_size = max(1, workers if workers is not None else config.workers)
     pool_size = min(pool_size, max(1, len(jobs)))
