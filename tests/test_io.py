@@ -558,3 +558,31 @@ def test_ibm_profile_loads_every_invoice_and_reconciles(ibm_csv):
     assert ledger.open_items("2014-01-31").empty
     days = (ledger.payments["payment_date"] - inv["invoice_date"]).dt.days
     assert days.tolist() == inv["DaysToSettle"].astype(int).tolist()
+
+
+def test_payments_file_and_settlement_derivation_together_are_rejected(ledger_dir):
+    mapping = {"derive": {"payments_from_settlement": {"date_column": "due_date"}}}
+    with pytest.raises(ConfigError, match="derives payments from settlement"):
+        read_tables(ledger_dir, mapping)
+
+
+def test_missing_sqlite_file_is_not_created(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        read_tables(f"sqlite:///{tmp_path / 'missing.db'}")
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_kept_columns_can_be_renamed_and_travel_with_the_table(ledger_dir):
+    mapping = {"invoices": {"keep": [{"region_label": "portfolio"}]}}
+    tables, _ = read_tables(ledger_dir, mapping)
+    assert tables["invoices"]["region_label"].tolist() == ["North", "North", "South"]
+    ledger = load_ledger(ledger_dir, mapping)
+    assert "region_label" in ledger.invoices.columns
+
+
+def test_database_dates_pass_under_a_declared_text_format(ledger_dir, tmp_path):
+    tables, _ = read_tables(ledger_dir)
+    write_tables(tables, tmp_path / "x.duckdb", fmt="duckdb")
+    got, findings = read_tables(tmp_path / "x.duckdb", {"date_format": "%d/%m/%Y"})
+    assert findings == []
+    assert got["invoices"]["invoice_date"].iloc[0] == pd.Timestamp("2024-01-05")

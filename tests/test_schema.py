@@ -479,3 +479,22 @@ def test_data_quality_reconciles_detects_a_broken_split():
         )
     )
     assert not quality.reconciles()
+
+
+def test_timezone_aware_dates_keep_their_wall_clock_date():
+    stamps = pd.Series(pd.to_datetime(["2024-03-31 23:30"]).tz_localize("Europe/Paris"))
+    values, bad = parse_dates(stamps)
+    assert values.tolist() == [pd.Timestamp("2024-03-31")]
+    assert not bad.any()
+
+
+def test_check_currencies_with_revaluation_needs_a_rate_at_that_date():
+    inv = _invoices(currency=["EUR", "USD", "EUR"])
+    clean, _ = validate_tables({"invoices": inv, "payments": _payments()})
+    fx = pd.DataFrame(
+        {"date": pd.to_datetime(["2024-01-01"]), "currency": ["USD"], "rate": [0.9]}
+    )
+    args = (clean["invoices"], None, None, fx, "EUR")
+    assert check_currencies(*args, revalue_date="2024-06-30") == []
+    (finding,) = check_currencies(*args, revalue_date="2023-12-31")
+    assert "revaluation date 2023-12-31" in finding.message

@@ -414,7 +414,20 @@ def _resolve_mapping(source: str | Path, mapping: Any) -> LedgerMapping:
 class _Raw:
     frame: pd.DataFrame  # source columns + "row"
     origin: str  # file/sheet/table, for messages
-    spreadsheet: bool = False  # date cells may arrive as ISO timestamps
+    # spreadsheet and database date cells carry no notation: they arrive as ISO
+    typed_cells: bool = False
+
+
+def _display(source: str | Path) -> str:
+    """The source as text for messages and reports, with any URL password hidden."""
+    if not _is_url(source):
+        return str(source)
+    import sqlalchemy as sa
+
+    try:
+        return sa.engine.make_url(str(source)).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", str(source))
 
 
 def _is_url(source: object) -> bool:
@@ -471,7 +484,15 @@ def _read_csv(path: Path, sep: str | None, encoding: str | None) -> pd.DataFrame
 
 
 def _read_excel(path: Path, sheet: str | int | None) -> dict[str, pd.DataFrame]:
-    sheets = pd.read_excel(path, sheet_name=sheet, dtype=str, keep_default_na=False)
+    try:
+        sheets = pd.read_excel(path, sheet_name=sheet, dtype=str, keep_default_na=False)
+    except ImportError as exc:
+        raise DataError(
+            f"reading {path.name} needs an Excel engine that is not installed ({exc}); "
+            "save the workbook as .xlsx (read with openpyxl) or export CSV"
+        ) from exc
+    except ValueError as exc:
+        raise DataError(f"cannot read sheet {sheet!r} of {path}: {exc}") from exc
     if not isinstance(sheets, dict):
         sheets = {str(sheet): sheets}
     return {str(k): _drop_blank_lines(_with_rows(v)) for k, v in sheets.items()}
@@ -485,7 +506,7 @@ def _read_file(path: Path, spec: dict[str, Any], table: str) -> _Raw:
         sheet = spec.get("sheet")
         books = _read_excel(path, sheet if sheet is not None else 0)
         (name, frame), *_ = books.items()
-        return _Raw(frame, f"{path}[{name}]", spreadsheet=True)
+        return _Raw(frame, f"{path}[{name}]", typed_cells=True)
     if suffix in (".csv", ".txt", ".tsv"):
         sep = spec.get("sep") or ("\t" if suffix == ".tsv" else None)
         return _Raw(_read_csv(path, sep, spec.get("encoding")), str(path))
@@ -546,7 +567,7 @@ def _read_workbook(path: Path, mapping: LedgerMapping) -> dict[str, _Raw]:
         wanted = spec.get("sheet") or spec.get("source") or table
         if wanted.lower() in by_lower:
             name = by_lower[wanted.lower()]
-            raws[table] = _Raw(books[name], f"{path}[{name}]", spreadsheet=True)
+            raws[table] = _Raw(books[name], f"{path}[{name}]", typed_cells=True)
         elif spec.get("sheet") or spec.get("source"):
             raise DataError(
                 f"sheet {wanted!r} for table {table!r} is not in {path} (sheets: "
@@ -557,7 +578,7 @@ def _read_workbook(path: Path, mapping: LedgerMapping) -> dict[str, _Raw]:
         logger.info(
             "no sheet of %s is named after a table; reading %r as invoices", path, first
         )
-        raws["invoices"] = _Raw(books[first], f"{path}[{first}]", spreadsheet=True)
+        raws["invoices"] = _Raw(books[first], f"{path}[{first}]", typed_cells=True)
     return raws
 
 
@@ -606,7 +627,22 @@ def _sql_targets(
 def _read_sqlalchemy(url: str, mapping: LedgerMapping) -> dict[str, _Raw]:
     import sqlalchemy as sa
 
-    engine = sa.create_engine(url)
+    try:
+        parsed = sa.engine.make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            database = parsed.database or ""
+            if database in ("", ":memory:") or not Path(database).is_file():
+                # SQLite would silently create an empty database file
+                raise DataError(
+                    f"SQLite database {database!r} does not exist; check the path in "
+                    f"{_display(url)}"
+                )
+        engine = sa.create_engine(url)
+    except (ImportError, sa.exc.ArgumentError, sa.exc.NoSuchModuleError) as exc:
+        raise DataError(
+            f"cannot open {_display(url)}: {exc}; check the URL and that its database "
+            "driver is installed"
+        ) from exc
     try:
         with engine.connect() as conn:
             existing = sa.inspect(conn).get_table_names()
@@ -616,7 +652,9 @@ def _read_sqlalchemy(url: str, mapping: LedgerMapping) -> dict[str, _Raw]:
                     frame = pd.read_sql_query(sa.text(target), conn)
                 else:
                     frame = pd.read_sql_table(target, conn)
-                raws[table] = _Raw(_with_rows(frame), f"{url} {target}")
+                raws[table] = _Raw(
+                    _with_rows(frame), f"{_display(url)} {target}", typed_cells=True
+                )
     finally:
         engine.dispose()
     return raws
@@ -640,7 +678,8 @@ def _read_duckdb(path: str, mapping: LedgerMapping) -> dict[str, _Raw]:
         for table, (target, is_query) in _sql_targets(mapping, existing).items():
             # table names come from information_schema, so quoting them is safe
             sql = target if is_query else f'select * from "{target}"'
-            raws[table] = _Raw(_with_rows(con.execute(sql).df()), f"{path} {target}")
+            frame = _with_rows(con.execute(sql).df())
+            raws[table] = _Raw(frame, f"{path} {target}", typed_cells=True)
     finally:
         con.close()
     return raws
@@ -798,7 +837,7 @@ class _Applier:
             if kind == "date":
                 fmt = _date_format(self.mapping, table, canonical)
                 values, bad = parse_dates(
-                    result[canonical], fmt, accept_iso=raw.spreadsheet
+                    result[canonical], fmt, accept_iso=raw.typed_cells
                 )
                 what = f"the declared date format {fmt!r}" if fmt else "ISO YYYY-MM-DD"
                 fix = "correct the values or 'date_format' in the mapping"
@@ -879,7 +918,7 @@ class _Applier:
         fmt = rule.get("date_format") or _date_format(
             self.mapping, "invoices", "invoice_date"
         )
-        dates, bad = parse_dates(frame[column], fmt, accept_iso=raw.spreadsheet)
+        dates, bad = parse_dates(frame[column], fmt, accept_iso=raw.typed_cells)
         bad = bad.to_numpy() & ~drop
         rows = frame["row"].to_numpy()
         if bad.any():
@@ -1006,7 +1045,7 @@ def read_tables(
     logger.info(
         "read %s from %s",
         ", ".join(f"{k} ({len(v)} rows)" for k, v in tables.items()),
-        source,
+        _display(source),
     )
     return tables, applier.findings
 
@@ -1061,7 +1100,7 @@ def load_ledger(
         **tables,
         currency=currency,
         revalue=revalue,
-        source=str(source),
+        source=_display(source),
         quality=findings,
         negative_invoices=spec.negative_invoices,
     )
