@@ -137,6 +137,25 @@ def test_sizes_are_honoured(customers: int, invoices: int) -> None:
     assert tables["customers"]["customer_id"].is_unique
 
 
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("2025-12-01", "2025-12-31"),
+        ("2025-12-27", "2025-12-28"),
+        ("2020-02-01", "2026-01-31"),
+    ],
+    ids=["one-month", "one-weekend", "six-years"],
+)
+def test_any_period_gives_a_consistent_book(start: str, end: str) -> None:
+    tables = generate_sample(customers=20, invoices=300, start=start, end=end)
+    first, last = pd.Timestamp(start), pd.Timestamp(end)
+    assert tables["invoices"]["invoice_date"].between(first, last).all()
+    assert tables["payments"]["payment_date"].max() <= last
+    assert tables["activities"]["date"].max() <= last
+    assert tables["fx_rates"]["date"].min() <= first - pd.Timedelta(days=30)
+    assert describe_planted_issues(tables)["unknown_invoice"]
+
+
 def test_every_customer_bills_when_invoices_suffice(book) -> None:
     billed = set(book["invoices"]["customer_id"])
     assert billed == set(book["customers"]["customer_id"])
@@ -284,6 +303,15 @@ def test_several_currencies_with_rates_on_every_document_date(book) -> None:
         assert first_rate[code] <= first_doc[code], code
     assert (fx["rate"] > 0).all()
     assert not fx.duplicated(["currency", "date"]).any()
+
+
+def test_rates_move_around_realistic_levels_on_business_days(book) -> None:
+    fx = book["fx_rates"]
+    assert (fx["date"].dt.day_of_week < 5).all()
+    level = fx.groupby("currency")["rate"].agg(["min", "max"])
+    assert 1.0 < level.loc["GBP", "min"] and level.loc["GBP", "max"] < 1.4
+    assert 0.07 < level.loc["SEK", "min"] and level.loc["SEK", "max"] < 0.11
+    assert (level["max"] > level["min"]).all()
 
 
 def test_rates_are_in_the_chosen_reporting_currency() -> None:
@@ -439,6 +467,17 @@ def test_behaviour_segments_really_differ(mature) -> None:
     assert disputes["disputer"] > 3 * disputes.drop("disputer").max()
 
 
+def test_customer_history_predicts_later_behaviour(settled) -> None:
+    paid = settled[
+        settled["days_late"].notna() & (settled["segment"] != "deteriorating")
+    ]
+    year = paid["invoice_date"].dt.year
+    late = paid.groupby([paid["customer_id"], year])["days_late"].mean().unstack()
+    both = late.dropna()
+    assert len(both) > 50
+    assert both[2024].rank().corr(both[2025].rank()) > 0.5  # Spearman
+
+
 def test_deteriorating_customers_get_later(settled) -> None:
     det = settled[
         (settled["segment"] == "deteriorating") & settled["days_late"].notna()
@@ -497,6 +536,16 @@ def test_csv_has_iso_dates_and_text_ids(tmp_path) -> None:
     assert pay["payment_date"].str.fullmatch(r"\d{4}-\d{2}-\d{2}").all()
     back = generate_sample(customers=20, invoices=300, seed=5)["payments"]
     assert np.allclose(pay["amount"].astype(float), back["amount"])
+
+
+def test_readme_says_when_no_problems_were_planted(tmp_path) -> None:
+    summary = write_sample(
+        tmp_path, customers=10, invoices=200, seed=2, data_quality_issues=False
+    )
+    assert not any(summary["data_quality_issues"].values())
+    readme = (tmp_path / "README.md").read_text(encoding="utf-8")
+    assert "data_quality_issues=False" in readme
+    assert "seed 2" in readme
 
 
 def test_write_sample_rejects_unknown_format(tmp_path) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.signal import lfilter
 
 from arforecast.exceptions import ConfigError
 
@@ -67,6 +68,7 @@ _USD_SHARE = 0.07
 # Reference value of one unit in EUR and the daily log-volatility of its rate.
 _EUR_VALUE = {"EUR": 1.0, "GBP": 1.165, "SEK": 0.0875, "USD": 0.92}
 _FX_VOL = {"EUR": 0.0, "GBP": 0.0035, "SEK": 0.0045, "USD": 0.0050}
+_FX_PERSISTENCE = 0.995
 CURRENCIES = tuple(_EUR_VALUE)
 """Currencies the sample bills in; any of them can be the reporting currency."""
 
@@ -904,11 +906,12 @@ def _build_fx_rates(
     days = np.arange(start_day - 35, end_day + 1)
     days = days[_weekday(days) < 5]
     codes = list(CURRENCIES)
-    log_walk = np.cumsum(
-        rng.normal(0.0, 1.0, (len(days), len(codes)))
-        * np.array([_FX_VOL[c] for c in codes]),
-        axis=0,
+    # Mean-reverting log rates (AR(1), half-life about 140 business days), so
+    # rates wander a few percent around their reference without drifting off.
+    shocks = rng.normal(0.0, 1.0, (len(days), len(codes))) * np.array(
+        [_FX_VOL[c] for c in codes]
     )
+    log_walk = lfilter([1.0], [1.0, -_FX_PERSISTENCE], shocks, axis=0)
     eur_value = np.array([_EUR_VALUE[c] for c in codes]) * np.exp(log_walk)
     rep = codes.index(currency)
     rates = eur_value / eur_value[:, [rep]]
@@ -957,9 +960,9 @@ def _plant_payment_issues(
     # Unapplied cash: payments quoting invoice ids that do not exist.
     n_unknown = 3
     unknown_inv = n + np.arange(n_unknown)  # positions past the last invoice
-    unknown_day = _next_business_day(
-        rng.integers(start_day + 30, end_day - 5, n_unknown)
-    )
+    first = start_day + min(30, (end_day - start_day) // 3)
+    unknown_day = rng.integers(first, max(first + 1, end_day - 5), n_unknown)
+    unknown_day = np.minimum(_next_business_day(unknown_day), end_day)
     unknown_amount = np.round(np.exp(rng.normal(np.log(900.0), 0.8, n_unknown)), 2)
     return {
         "inv": np.concatenate([payments["inv"], dup, unknown_inv]),
