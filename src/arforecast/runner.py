@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -874,7 +874,11 @@ def run_batch(
     emails: list[str] = []
     email_errors: list[str] = []
     if config.email.enabled:
-        emails, email_errors = _deliver_emails(config, results, dry_run, force)
+        from arforecast.reporting.email import deliver_batch_emails
+
+        emails, email_errors = deliver_batch_emails(
+            config, [r.to_dict() for r in results], dry_run=dry_run, force=force
+        )
     index_path = write_index(
         config.run_dir,
         [result.to_dict() for result in results],
@@ -950,140 +954,24 @@ def _run_pool(
             pool.submit(execute, job, key): (position, job)
             for position, job, key in to_run
         }
-        for future in as_completed(futures):
-            position, job = futures[future]
-            try:
-                results[position] = future.result()
-            except Exception as exc:  # a bug outside papermill must not stop others
-                logger.error("%s failed outside the notebook: %s", job.label, exc)
-                results[position] = JobResult(
-                    job, STATUS_FAILED, f"{type(exc).__name__}: {exc}"
-                )
-            failed = sum(r.status == STATUS_FAILED for r in results.values())
-            bar.set_postfix(failed=failed, refresh=False)
-            bar.update(1)
+        try:
+            done = as_completed(futures)
+            for future in done:
+                position, job = futures[future]
+                results[position] = _collect(future, job)
+                failed = sum(r.status == STATUS_FAILED for r in results.values())
+                bar.set_postfix(failed=failed, refresh=False)
+                bar.update(1)
+        except KeyboardInterrupt:
+            # Queued jobs never start; running ones stop with their kernels.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
     return [results[position] for position in range(len(jobs))]
 
 
-# ---------------------------------------------------------------------------
-# E-mail
-
-
-def _deliver_emails(
-    config: RunConfig, results: list[JobResult], dry_run: bool, force: bool
-) -> tuple[list[str], list[str]]:
-    """Build one message per as_of × recipient list; write or send them."""
-    from arforecast.reporting import email as mail
-
-    settings = config.email
-    batch_labels = list(dict.fromkeys(r.job.portfolio_label for r in results))
-    outbox: list[tuple[str, Any]] = []
-    written: list[str] = []
-    errors: list[str] = []
-
-    for date in dict.fromkeys(r.job.as_of for r in results):
-        at_date = [r for r in results if r.job.as_of == date]
-        for recipients in settings.recipients:
-            labels = _list_portfolios(recipients.portfolios, batch_labels)
-            chosen = [r for r in at_date if r.job.portfolio_label in labels]
-            if not chosen:
-                continue
-            if not force and all(r.status == STATUS_SKIPPED for r in chosen):
-                logger.info(
-                    "E-mail %s for %s not re-sent: its reports are unchanged "
-                    "(use force to re-send)",
-                    recipients.name,
-                    date,
-                )
-                continue
-            try:
-                message = _message_for(config, recipients, date, chosen, labels, mail)
-            except ReportError as exc:
-                errors.append(f"{date}/{recipients.name}: {exc}")
-                logger.error(
-                    "E-mail %s for %s not built: %s", recipients.name, date, exc
-                )
-                continue
-            if dry_run:
-                path = config.run_dir / date / f"email-{recipients.name}.eml"
-                mail.write_eml(message, path)
-                written.append(str(path))
-            else:
-                outbox.append((recipients.name, message))
-
-    if outbox:
-        try:
-            sent = mail.send_messages([m for _, m in outbox], settings.smtp)
-        except ReportError as exc:
-            errors.append(str(exc))
-        else:
-            written.extend(
-                f"{name}: {count} recipients"
-                for (name, _), count in zip(outbox, sent, strict=True)
-            )
-    return written, errors
-
-
-def _list_portfolios(
-    wanted: tuple[str, ...] | None, batch_labels: list[str]
-) -> list[str]:
-    if wanted is None:
-        return batch_labels
-    labels: list[str] = []
-    for entry in wanted:
-        if entry == "each":
-            names: Iterable[str] = [p for p in batch_labels if p != ALL_LABEL]
-        else:
-            names = [entry]
-        labels.extend(name for name in names if name not in labels)
-    return labels
-
-
-def _message_for(
-    config: RunConfig,
-    recipients: Any,
-    date: str,
-    chosen: list[JobResult],
-    labels: list[str],
-    mail: Any,
-) -> Any:
-    """One list's message: good portfolios' summaries, failure notices instead of
-    the reports of portfolios with any failed job."""
-    summary_dirs: list[Path] = []
-    attachments: list[Path] = []
-    failures: list[Any] = []
-    for label in labels:
-        group = [r for r in chosen if r.job.portfolio_label == label]
-        if not group:
-            continue
-        broken = [r for r in group if r.status == STATUS_FAILED]
-        if broken:
-            failures.extend(
-                mail.JobFailure(
-                    as_of=r.job.as_of,
-                    portfolio=r.job.portfolio_label,
-                    notebook=r.job.name,
-                    error=r.error or "failed",
-                    path=str(r.job.ipynb_path),
-                )
-                for r in broken
-            )
-            continue
-        summary_dirs.append(group[0].job.output_dir)
-        attachments.extend(r.job.html_path for r in group if r.job.html_path.exists())
-
-    shown = [p for p in labels if any(r.job.portfolio_label == p for r in chosen)]
-    subject = config.email.subject.format(
-        run=config.run, as_of=date, list=recipients.name, portfolios=", ".join(shown)
-    )
-    if failures:
-        subject = f"[FAILED: {len(failures)} report(s)] {subject}"
-    return mail.build_message(
-        summary_dirs,
-        to=recipients.to,
-        cc=recipients.cc,
-        sender=config.email.sender,
-        subject=subject,
-        attachments=attachments,
-        failures=failures,
-    )
+def _collect(future: Any, job: Job) -> JobResult:
+    try:
+        return future.result()
+    except Exception as exc:  # a bug outside papermill must not stop the others
+        logger.error("%s failed outside the notebook: %s", job.label, exc)
+        return JobResult(job, STATUS_FAILED, f"{type(exc).__name__}: {exc}")

@@ -27,6 +27,7 @@ __all__ = [
     "MAX_HTML_BYTES",
     "JobFailure",
     "build_message",
+    "deliver_batch_emails",
     "load_summary",
     "send_messages",
     "write_eml",
@@ -450,8 +451,10 @@ def build_message(
         folders = [Path(summary_dir)]
     else:
         folders = [Path(d) for d in summary_dir]
-    if not folders and not failures:
-        raise ReportError("build_message needs a summary folder or failures to report.")
+    if not folders and not failures and not attachments:
+        raise ReportError(
+            "build_message needs a summary folder, failures or attachments to send."
+        )
     summaries = [load_summary(folder) for folder in folders]
 
     cids = {
@@ -695,3 +698,149 @@ def _safe_reason(exc: BaseException, secret: str | None) -> str:
     if secret:
         reason = reason.replace(secret, "***")
     return f": {reason}" if reason else ""
+
+
+# ---------------------------------------------------------------------------
+# A batch's e-mails
+
+
+def deliver_batch_emails(
+    config: Any,
+    jobs: Sequence[Mapping[str, Any]],
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+) -> tuple[list[str], list[str]]:
+    """Build one message per as_of × recipient list, then write or send them.
+
+    Parameters
+    ----------
+    config : arforecast.config.RunConfig
+        Its ``email`` settings and ``run_dir``.
+    jobs : sequence of mapping
+        Job records (``JobResult.to_dict``): ``as_of``, ``portfolio`` (``"all"``
+        for the whole book), ``notebook``, ``status``, ``error``, ``html``,
+        ``ipynb``, ``output_dir``.
+    dry_run : bool, default=False
+        Write ``<run_dir>/<as_of>/email-<list>.eml`` instead of sending.
+    force : bool, default=False
+        Also build messages whose jobs were all skipped as unchanged.
+
+    Returns
+    -------
+    (list of str, list of str)
+        What was delivered (``.eml`` paths, or ``"<list>: <n> recipients"``), and
+        the errors of messages that could not be built or sent.
+
+    Notes
+    -----
+    A portfolio with any failed job at an as_of contributes no summary and no
+    reports to that date's messages; a marked block lists its failed jobs
+    *instead* (see :class:`JobFailure`), and the subject starts with
+    ``[FAILED: n report(s)]``.
+    """
+    settings = config.email
+    batch_labels = list(dict.fromkeys(str(j["portfolio"]) for j in jobs))
+    outbox: list[tuple[str, EmailMessage]] = []
+    delivered: list[str] = []
+    errors: list[str] = []
+
+    for as_of in dict.fromkeys(str(j["as_of"]) for j in jobs):
+        at_date = [j for j in jobs if j["as_of"] == as_of]
+        for recipients in settings.recipients:
+            labels = _list_portfolios(recipients.portfolios, batch_labels)
+            chosen = [j for j in at_date if j["portfolio"] in labels]
+            if not chosen:
+                continue
+            if not force and all(j["status"] == "skipped" for j in chosen):
+                logger.info(
+                    "E-mail %s for %s not re-sent: its reports are unchanged",
+                    recipients.name,
+                    as_of,
+                )
+                continue
+            try:
+                message = _batch_message(config, recipients, as_of, chosen, labels)
+            except (ReportError, OSError) as exc:
+                errors.append(f"{as_of}/{recipients.name}: {exc}")
+                logger.error(
+                    "E-mail %s for %s not built: %s", recipients.name, as_of, exc
+                )
+                continue
+            if dry_run:
+                path = Path(config.run_dir) / as_of / f"email-{recipients.name}.eml"
+                delivered.append(str(write_eml(message, path)))
+            else:
+                outbox.append((recipients.name, message))
+
+    if outbox:
+        try:
+            counts = send_messages([m for _, m in outbox], settings.smtp)
+        except ReportError as exc:
+            errors.append(str(exc))
+        else:
+            delivered.extend(
+                f"{name}: {count} recipients"
+                for (name, _), count in zip(outbox, counts, strict=True)
+            )
+    return delivered, errors
+
+
+def _list_portfolios(
+    wanted: Sequence[str] | None, batch_labels: list[str]
+) -> list[str]:
+    if wanted is None:
+        return batch_labels
+    labels: list[str] = []
+    for entry in wanted:
+        names = [p for p in batch_labels if p != "all"] if entry == "each" else [entry]
+        labels.extend(name for name in names if name not in labels)
+    return labels
+
+
+def _batch_message(
+    config: Any,
+    recipients: Any,
+    as_of: str,
+    chosen: Sequence[Mapping[str, Any]],
+    labels: Sequence[str],
+) -> EmailMessage:
+    """One list's message: the good portfolios' summaries and reports, and a
+    failure block instead of anything from a portfolio with a failed job."""
+    summary_dirs: list[Path] = []
+    attachments: list[Path] = []
+    failures: list[JobFailure] = []
+    for label in labels:
+        group = [j for j in chosen if j["portfolio"] == label]
+        broken = [j for j in group if j["status"] == "failed"]
+        if broken:
+            failures.extend(
+                JobFailure(
+                    as_of=as_of,
+                    portfolio=label,
+                    notebook=str(j["notebook"]),
+                    error=str(j.get("error") or "failed"),
+                    path=str(j.get("ipynb") or j.get("output_dir") or ""),
+                )
+                for j in broken
+            )
+            continue
+        if group and (Path(group[0]["output_dir"]) / SUMMARY_FILE).exists():
+            summary_dirs.append(Path(group[0]["output_dir"]))
+        attachments.extend(Path(j["html"]) for j in group if j.get("html"))
+
+    shown = [p for p in labels if any(j["portfolio"] == p for j in chosen)]
+    subject = config.email.subject.format(
+        run=config.run, as_of=as_of, list=recipients.name, portfolios=", ".join(shown)
+    )
+    if failures:
+        subject = f"[FAILED: {len(failures)} report(s)] {subject}"
+    return build_message(
+        summary_dirs,
+        to=recipients.to,
+        cc=recipients.cc,
+        sender=config.email.sender,
+        subject=subject,
+        attachments=attachments,
+        failures=failures,
+    )
