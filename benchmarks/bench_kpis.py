@@ -21,6 +21,7 @@ Usage: ``python benchmarks/bench_kpis.py [--invoices N] [--customers N]
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import subprocess
@@ -178,15 +179,25 @@ def run_duckdb(data: Path, as_of: str, start: str, days: int, rc: str) -> dict:
     return dict(zip(names, row, strict=True))
 
 
-def timed(fn, repeat: int) -> tuple[list[float], object]:
-    """Run ``fn`` ``repeat`` times; the seconds of each run and the last value."""
-    times = []
+def timed(fn, repeat: int) -> tuple[list[float], list[float], object]:
+    """Run ``fn`` ``repeat`` times: wall seconds and CPU seconds of each run (CPU
+    time of this process, all threads), and the last value."""
+    walls, cpus = [], []
     value = None
     for _ in range(repeat):
-        started = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         value = fn()
-        times.append(time.perf_counter() - started)
-    return times, value
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return walls, cpus, value
+
+
+def load_average() -> str:
+    """The 1-minute load average: other processes on the machine skew timings."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "n/a"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,45 +218,50 @@ def main(argv: list[str] | None = None) -> int:
 
     ensure_data(data, args.invoices, customers, args.seed, args.regenerate)
 
-    started = time.perf_counter()
-    ledger = load_ledger(data)
-    load_s = time.perf_counter() - started
+    print(f"load average at start: {load_average()} (2 cores budgeted)")
+    load_walls, load_cpus, ledger = timed(lambda: load_ledger(data), 1)
+    load_s = load_walls[0]
     print(
-        f"load_ledger          {load_s:8.2f} s   {len(ledger.invoices):,} invoices, "
-        f"{len(ledger.payments):,} payments   peak RSS {peak_rss_mb():7.0f} MiB"
+        f"load_ledger            {load_s:7.2f} s wall {load_cpus[0]:7.2f} s CPU   "
+        f"{len(ledger.invoices):,} invoices, {len(ledger.payments):,} payments   "
+        f"peak RSS {peak_rss_mb():6.0f} MiB"
     )
 
-    kpi_times, result = timed(lambda: compute_kpis(ledger, args.as_of), args.repeat)
-    as_of_s = statistics.median(kpi_times)
+    walls, cpus, result = timed(lambda: compute_kpis(ledger, args.as_of), args.repeat)
+    as_of_s = statistics.median(walls)
     rss_as_of = peak_rss_mb()
     print(
-        f"compute_kpis (as-of) {as_of_s:8.2f} s   median of {args.repeat} "
-        f"(first {kpi_times[0]:.2f} s)   peak RSS {rss_as_of:7.0f} MiB"
+        f"compute_kpis (as-of)   {as_of_s:7.2f} s wall {statistics.median(cpus):7.2f} s "
+        f"CPU   median of {args.repeat} (first {walls[0]:.2f} s)   "
+        f"peak RSS {rss_as_of:6.0f} MiB"
     )
 
     dates = month_ends(args.as_of, args.months)
-    started = time.perf_counter()
-    trend = kpi_trend(ledger, dates)
-    trend_s = time.perf_counter() - started
+    trend_walls, trend_cpus, trend = timed(lambda: kpi_trend(ledger, dates), 1)
+    trend_s = trend_walls[0]
     print(
-        f"kpi_trend ({args.months} months) {trend_s:6.2f} s   {len(trend)} rows"
-        f"   peak RSS {peak_rss_mb():7.0f} MiB"
+        f"kpi_trend ({args.months} months) {trend_s:7.2f} s wall {trend_cpus[0]:7.2f} s "
+        f"CPU   {len(trend)} rows   peak RSS {peak_rss_mb():6.0f} MiB"
     )
 
     # DuckDB reference on the same files
     start = result.window_start.date().isoformat()
-    duck_times, duck = timed(
+    duck_walls, duck_cpus, duck = timed(
         lambda: run_duckdb(
             data, args.as_of, start, result.window_days, ledger.currency
         ),
         args.repeat,
     )
-    duck_s = statistics.median(duck_times)
+    duck_s = statistics.median(duck_walls)
     ratio = as_of_s / duck_s
     ratio_load = (load_s + as_of_s) / duck_s
-    print(f"duckdb query         {duck_s:8.2f} s   median of {args.repeat}")
-    print(f"ratio arforecast/duckdb (one as-of compute) {ratio:6.2f}x")
-    print(f"ratio arforecast/duckdb (load + one as-of)  {ratio_load:6.2f}x")
+    print(
+        f"duckdb query           {duck_s:7.2f} s wall {statistics.median(duck_cpus):7.2f} "
+        f"s CPU   median of {args.repeat} (all threads)"
+    )
+    print(f"ratio arforecast/duckdb, wall (one as-of compute) {ratio:6.2f}x")
+    print(f"ratio arforecast/duckdb, wall (load + one as-of)  {ratio_load:6.2f}x")
+    print(f"load average at end: {load_average()}")
 
     # same numbers?
     pairs = {

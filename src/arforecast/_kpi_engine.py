@@ -270,7 +270,7 @@ class KpiEngine:
         self.is_ptp = (act["kind"].to_numpy(dtype=object) == "promise_to_pay") & act[
             "promised_date"
         ].notna().to_numpy()
-        orphan_pay = pay["customer_id"].to_numpy(dtype=object)[~self.pay_linked]
+        orphan_pay = pay["customer_id"][~self.pay_linked].to_numpy(dtype=object)
         prom_ids = act["customer_id"].to_numpy(dtype=object)[self.is_ptp]
         extra = pd.Index(np.concatenate([orphan_pay, prom_ids]), dtype=object)
         extra = extra[extra.notna()].unique()
@@ -676,27 +676,42 @@ class KpiEngine:
         n = len(self.prom_due)
         if n == 0:
             return np.zeros(0, dtype=np.int8)
+        deadline = self.prom_due + PROMISE_GRACE_DAYS
         if self._pay_index is None:
+            # once: the outcome of every promise whose deadline has passed
             self._pay_index = index_payments(
                 self.pay_cust, self.pay_day, self.pay_amount_rc
             )
-        deadline = self.prom_due + PROMISE_GRACE_DAYS
-        # the window ends at the deadline or at as_of: later payments never count
+            received = sum_indexed_payments(
+                self._pay_index, self.prom_cust, self.prom_made, deadline
+            )
+            self._final_kept = self._covers(received, self.prom_amount_rc)
+        made = self.prom_made <= day
+        closed = made & (deadline <= day)
+        status = np.zeros(n, dtype=np.int8)
+        status[closed & self._final_kept] = 1
+        status[closed & ~self._final_kept] = 2
+        # promises still running at day: only payments up to day count
+        running = np.flatnonzero(made & ~closed)
         received = sum_indexed_payments(
-            self._pay_index, self.prom_cust, self.prom_made, np.minimum(deadline, day)
+            self._pay_index,
+            self.prom_cust[running],
+            self.prom_made[running],
+            np.full(len(running), day, dtype=np.int64),
         )
-        amount = self.prom_amount_rc
-        kept = np.where(
+        status[running[self._covers(received, self.prom_amount_rc[running])]] = 1
+        self._status_cache = {day: status}
+        return status
+
+    @staticmethod
+    def _covers(received: np.ndarray, amount: np.ndarray) -> np.ndarray:
+        """Whether payments received keep a promise (any payment when the
+        promise named no amount)."""
+        return np.where(
             np.isnan(amount),
             received > BALANCE_EPSILON,
             received >= amount - BALANCE_EPSILON,
         )
-        made = self.prom_made <= day
-        status = np.zeros(n, dtype=np.int8)
-        status[made & kept] = 1
-        status[made & ~kept & (deadline <= day)] = 2
-        self._status_cache = {day: status}
-        return status
 
     def open_promise_mask(self, day: int) -> np.ndarray:
         """Per customer code: whether the customer has an open promise to pay."""

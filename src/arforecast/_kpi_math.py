@@ -545,7 +545,7 @@ def index_payments(
     keys = cust[ok] * _KEY_SPAN + (
         np.asarray(pay_day, dtype=np.int64)[ok] + _KEY_OFFSET
     )
-    order = np.argsort(keys, kind="stable")
+    order = np.argsort(keys)  # equal keys may come in any order: sums are equal
     amounts = np.asarray(pay_amount, dtype=float)[ok][order]
     return keys[order], np.concatenate(([0.0], np.cumsum(amounts)))
 
