@@ -50,6 +50,9 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "cust_mean_days_to_pay",
     "cust_open_count",
     "cust_log_open_amount",
+    "cust_overdue_count",
+    "cust_overdue_share",
+    "amount_vs_customer",
     "in_dispute",
     "promise_open",
     "days_since_contact",
@@ -157,6 +160,12 @@ def _from_days(days: np.ndarray) -> np.ndarray:
     out = days.astype("datetime64[D]").astype("datetime64[ns]")
     out[days >= _NO_DAY] = np.datetime64("NaT")
     return out
+
+
+def _month_of(days: np.ndarray) -> np.ndarray:
+    """Calendar month (1-12) of int64 day numbers."""
+    months = np.asarray(days, dtype=np.int64).astype("datetime64[D]")
+    return months.astype("datetime64[M]").astype(np.int64) % 12 + 1
 
 
 def _table(ledger: Any, name: str) -> pd.DataFrame | None:
@@ -294,6 +303,17 @@ class _LedgerState:
             self.n_cust,
             n=np.ones(self.n),
             amount_rc=np.where(self.amount > 0, self.amount_rc, 0.0),
+            log_amount=np.log1p(np.maximum(self.amount_rc, 0.0)),
+        )
+        # open past-due invoices: due before s and not closed by s. An invoice
+        # leaves that count on max(due + 1, close day), so one event per invoice
+        self.due_events, _ = _grouped(
+            self.cust, self.due_day + 1, self.n_cust, n=np.ones(self.n)
+        )
+        leave = np.maximum(self.due_day + 1, self.close_day)
+        lidx = np.flatnonzero(self.close_day < _NO_DAY)
+        self.overdue_closed, _ = _grouped(
+            self.cust[lidx], leave[lidx], self.n_cust, n=np.ones(len(lidx))
         )
         closed = self.close_day < _NO_DAY
         cidx = np.flatnonzero(closed)
@@ -534,9 +554,22 @@ def _assemble(
     open_amount = state.issued.total("amount_rc", ipos, cust) - state.cust_red.total(
         "amount_rc", rpos, cust
     )
+    dpos = state.due_events.position(cust, hist_day)
+    opos = state.overdue_closed.position(cust, hist_day)
+    overdue = state.due_events.total("n", dpos, cust) - state.overdue_closed.total(
+        "n", opos, cust
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean_log_amount = state.issued.total("log_amount", ipos, cust) / np.maximum(
+            state.issued.total("n", ipos, cust), 1.0
+        )
     if at_issue:  # the invoice itself is open from its issue date on
         open_count = open_count + 1
         open_amount = open_amount + state.amount_rc[inv_ix]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        overdue_share = np.where(open_count > 0, overdue / open_count, 0.0)
+    log_amount = np.log1p(np.maximum(state.amount_rc[inv_ix], 0.0))
+    amount_vs_customer = np.where(ipos >= 0, log_amount - mean_log_amount, 0.0)
 
     # activities
     in_dispute = state.dispute_at(inv_ix, hist_day)
@@ -550,11 +583,12 @@ def _assemble(
     else:
         since_contact = np.full(n, np.nan)
 
-    # calendar
+    # calendar (1970-01-01 was a Thursday: Monday = 0)
     snap_dt = _from_days(snap_day)
-    due_dt = _from_days(state.due_day[inv_ix])
-    month = pd.DatetimeIndex(snap_dt).month.to_numpy()
-    due_idx = pd.DatetimeIndex(due_dt)
+    due_day = state.due_day[inv_ix]
+    due_dt = _from_days(due_day)
+    month = _month_of(snap_day)
+    due_month = _month_of(due_day)
 
     frame: dict[str, Any] = {
         "snapshot_date": snap_dt,
@@ -573,7 +607,7 @@ def _assemble(
         "balance_rc": balance_rc,
         "age_days": (snap_day - state.inv_day[inv_ix]).astype(float),
         "days_past_due": (snap_day - state.due_day[inv_ix]).astype(float),
-        "log_amount": np.log1p(np.maximum(state.amount_rc[inv_ix], 0.0)),
+        "log_amount": log_amount,
         "log_balance": np.log1p(np.maximum(balance_rc, 0.0)),
         "share_paid": share_paid,
         "terms_days": state.terms[inv_ix],
@@ -585,15 +619,16 @@ def _assemble(
         "cust_mean_days_to_pay": mean_pay,
         "cust_open_count": open_count,
         "cust_log_open_amount": np.log1p(np.maximum(open_amount, 0.0)),
+        "cust_overdue_count": overdue,
+        "cust_overdue_share": overdue_share,
+        "amount_vs_customer": amount_vs_customer,
         "in_dispute": in_dispute.astype(float),
         "promise_open": promise.astype(float),
         "days_since_contact": since_contact,
         "month_sin": np.sin(2 * np.pi * (month - 1) / 12.0),
         "month_cos": np.cos(2 * np.pi * (month - 1) / 12.0),
-        "due_weekday": due_idx.dayofweek.to_numpy().astype(float),
-        "due_in_quarter_end_month": np.isin(
-            due_idx.month.to_numpy(), (3, 6, 9, 12)
-        ).astype(float),
+        "due_weekday": ((due_day + 3) % 7).astype(float),
+        "due_in_quarter_end_month": np.isin(due_month, (3, 6, 9, 12)).astype(float),
     }
     for name, values in extras.items():
         frame[name] = values[inv_ix]
@@ -667,7 +702,11 @@ def build_snapshots(
     (then it is never paid). Customer history counts paid invoices whose payment
     day is on or before the snapshot: share paid late (after the due date), mean
     days late, mean of the last five paid invoices' days late (``recent``), their
-    difference (``trend``) and mean days to pay. ``in_dispute`` follows
+    difference (``trend``) and mean days to pay; exposure counts the customer's
+    open invoices, their balance, how many of them are past due
+    (``cust_overdue_count``, and as a share of the open count) and how this
+    invoice's log amount compares with the mean of the customer's invoices so far
+    (``amount_vs_customer``). ``in_dispute`` follows
     ``dispute_opened`` / ``dispute_resolved`` activities (per invoice) dated on or
     before the snapshot; an invoice without such activities keeps the static
     ``disputed`` flag of the invoice (the same rule as ``Ledger.open_items``). In a
