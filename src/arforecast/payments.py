@@ -29,7 +29,7 @@ from sklearn.base import BaseEstimator
 from sklearn.impute import SimpleImputer
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import SplineTransformer, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from arforecast import features as feat
@@ -104,18 +104,31 @@ class PaymentModel(BaseEstimator):
         column and ``extra_*`` column present in ``X`` at fit time.
     C : float, default=1.0
         Inverse L2 regularisation strength of the logistic regression.
-    time_interactions : bool, default=True
+    time_interactions : bool, default=False
         Let every feature's effect change with log(period end), so that e.g. a
         dispute can matter more at short horizons than at long ones.
+    time_varying : bool, default=True
+        Add cubic-spline terms of two time-varying covariates, evaluated at each
+        period's end: the days past due, and the days past due minus the
+        customer's mean days late. They let the hazard peak around the due date
+        and around the customer's usual payment day, which a linear model of the
+        static features cannot express. Needs ``days_past_due`` and
+        ``cust_mean_days_late`` in ``X``.
+    n_knots : int, default=8
+        Knots of each spline (placed at quantiles of the training values).
     calibration : {"platt", "isotonic", None}, default="platt"
         Recalibration of the hazards on the held-out latest time slice.
     calibration_fraction : float, default=0.25
         Share of the (latest) snapshot dates held out for calibration.
-    max_snapshots : int, default=40_000
+    refit : bool, default=True
+        After fitting the calibration map, refit the regression on all rows
+        (including the held-out slice) and apply the map to it, so the most recent
+        history is not lost to calibration.
+    max_snapshots : int, default=20_000
         Fit on a seeded random subset of at most this many snapshot rows (weekly
         snapshots of one invoice are highly redundant).
-    max_iter : int, default=2000
-        Iterations of the lbfgs solver.
+    max_iter : int, default=200
+        Iterations of the Newton-Cholesky solver (it needs a handful).
     random_state : int, default=0
         Seed of the subsampling and of the solver.
 
@@ -147,11 +160,14 @@ class PaymentModel(BaseEstimator):
         timing_weeks: int = 13,
         features: Sequence[str] | None = None,
         C: float = 1.0,
-        time_interactions: bool = True,
+        time_interactions: bool = False,
+        time_varying: bool = True,
+        n_knots: int = 8,
         calibration: str | None = "platt",
         calibration_fraction: float = 0.25,
-        max_snapshots: int = 40_000,
-        max_iter: int = 2000,
+        refit: bool = True,
+        max_snapshots: int = 20_000,
+        max_iter: int = 200,
         random_state: int = 0,
     ) -> None:
         self.horizons = horizons
@@ -159,8 +175,11 @@ class PaymentModel(BaseEstimator):
         self.features = features
         self.C = C
         self.time_interactions = time_interactions
+        self.time_varying = time_varying
+        self.n_knots = n_knots
         self.calibration = calibration
         self.calibration_fraction = calibration_fraction
+        self.refit = refit
         self.max_snapshots = max_snapshots
         self.max_iter = max_iter
         self.random_state = random_state
@@ -251,7 +270,48 @@ class PaymentModel(BaseEstimator):
             train_mask[:] = True
             use_cal = False
 
-        train = X.loc[train_mask]
+        # base model on the earlier slice, calibration map on the later one; then
+        # (refit=True) the base model is refitted on every row, keeping the map
+        self.calibrator_ = None
+        n_pp, n_pay = self._fit_base(X.loc[train_mask])
+        metrics: dict[str, Any] = {
+            "n_snapshots": int(len(X)),
+            "n_train_snapshots": int(train_mask.sum()),
+            "n_person_periods": n_pp,
+            "n_payments": n_pay,
+            "calibration": None,
+        }
+        if use_cal:
+            metrics["calibration"] = self._fit_calibrator(X.loc[~train_mask])
+            if self.refit:
+                n_pp, n_pay = self._fit_base(X)
+                metrics.update(
+                    n_train_snapshots=int(len(X)),
+                    n_person_periods=n_pp,
+                    n_payments=n_pay,
+                )
+        self.metrics_ = metrics
+        self.n_features_in_ = len(names)
+        self.training_cutoff_ = (
+            pd.Timestamp(cutoff).normalize()
+            if cutoff is not None
+            else pd.Timestamp(
+                (
+                    X["snapshot_date"] + pd.to_timedelta(X["observed_days"], unit="D")
+                ).max()
+            )
+        )
+        logger.info(
+            "fitted payment model on %s snapshots (%s person-periods, %s payments)",
+            metrics["n_snapshots"],
+            metrics["n_person_periods"],
+            metrics["n_payments"],
+        )
+        return self
+
+    def _fit_base(self, train: pd.DataFrame) -> tuple[int, int]:
+        """Fit imputer, scaler, splines and the hazard regression on ``train``."""
+        names = self.feature_names_
         self.imputer_ = SimpleImputer(
             strategy="median", add_indicator=True, keep_empty_features=True
         )
@@ -273,44 +333,54 @@ class PaymentModel(BaseEstimator):
             )
         self._log_t_mean = float(np.mean(np.log(self.bounds_)))
         self._log_t_scale = float(np.std(np.log(self.bounds_)) or 1.0)
-        design = self._design(z[row], period)
+
+        # time-varying covariates: days past due at each period end, and that
+        # minus the customer's usual days late (where payments cluster)
+        self.spline_ = None
+        tv = self._time_varying_base(train, fit=True)
+        if tv is not None:
+            self.spline_ = SplineTransformer(
+                n_knots=self.n_knots,
+                degree=3,
+                knots="quantile",
+                extrapolation="constant",
+            )
+            self.spline_.fit(self._period_values(tv[row], period))
+        design = self._design(z[row], period, None if tv is None else tv[row])
         self.logit_ = LogisticRegression(
-            C=self.C, max_iter=self.max_iter, random_state=self.random_state
+            C=self.C,
+            solver="newton-cholesky",
+            max_iter=self.max_iter,
+            random_state=self.random_state,
         )
         self.logit_.fit(design, target)
+        self._n_static = z.shape[1]
+        return int(len(target)), int(target.sum())
 
-        # calibrate the hazards on the held-out latest slice (monotone map)
-        self.calibrator_ = None
-        metrics: dict[str, Any] = {
-            "n_snapshots": int(len(X)),
-            "n_train_snapshots": int(train_mask.sum()),
-            "n_person_periods": int(len(target)),
-            "n_payments": int(target.sum()),
-            "calibration": None,
-        }
-        if use_cal:
-            metrics["calibration"] = self._fit_calibrator(X.loc[~train_mask])
-        self.metrics_ = metrics
-        self.n_features_in_ = len(names)
-        self.training_cutoff_ = (
-            pd.Timestamp(cutoff).normalize()
-            if cutoff is not None
-            else pd.Timestamp(
-                (
-                    X["snapshot_date"] + pd.to_timedelta(X["observed_days"], unit="D")
-                ).max()
+    def _time_varying_base(self, X: pd.DataFrame, *, fit: bool = False):
+        """(days_past_due, customer's mean days late) per row, or None if unused."""
+        cols = ("days_past_due", "cust_mean_days_late")
+        if not self.time_varying or any(c not in X.columns for c in cols):
+            return None
+        dpd = X["days_past_due"].to_numpy(dtype=float)
+        late = X["cust_mean_days_late"].to_numpy(dtype=float)
+        if fit:
+            self._late_fill = (
+                float(np.nanmedian(late)) if np.isfinite(late).any() else 0.0
             )
-        )
-        logger.info(
-            "fitted payment model on %s snapshots (%s person-periods, %s payments)",
-            metrics["n_snapshots"],
-            metrics["n_person_periods"],
-            metrics["n_payments"],
-        )
-        return self
+            self._dpd_fill = float(np.nanmedian(dpd)) if np.isfinite(dpd).any() else 0.0
+        dpd = np.where(np.isnan(dpd), self._dpd_fill, dpd)
+        late = np.where(np.isnan(late), self._late_fill, late)
+        return np.column_stack([dpd, dpd - late])
 
-    def _design(self, z: np.ndarray, period: np.ndarray) -> np.ndarray:
-        """Features, period dummies (first period is the reference) and interactions."""
+    def _period_values(self, tv: np.ndarray, period: np.ndarray) -> np.ndarray:
+        """Time-varying values at the end of each row's period."""
+        return tv + self.bounds_[period][:, None]
+
+    def _design(
+        self, z: np.ndarray, period: np.ndarray, tv: np.ndarray | None
+    ) -> np.ndarray:
+        """Features, period dummies (first period = reference), interactions, splines."""
         n_periods = len(self.bounds_)
         dummies = np.zeros((len(period), n_periods - 1))
         has = period > 0
@@ -321,6 +391,8 @@ class PaymentModel(BaseEstimator):
                 np.log(self.bounds_[period]) - self._log_t_mean
             ) / self._log_t_scale
             parts.append(z * log_t[:, None])
+        if self.spline_ is not None:
+            parts.append(self.spline_.transform(self._period_values(tv, period)))
         return np.hstack(parts)
 
     def _fit_calibrator(self, cal: pd.DataFrame) -> dict[str, Any] | None:
@@ -389,15 +461,30 @@ class PaymentModel(BaseEstimator):
         """Uncalibrated hazard logits, shape (n, n_periods)."""
         z = self._check_X(X)
         coef = self.logit_.coef_.ravel()
-        p = z.shape[1]
+        p = self._n_static
         n_periods = len(self.bounds_)
         base = z @ coef[:p] + self.logit_.intercept_[0]
         alpha = np.concatenate([[0.0], coef[p : p + n_periods - 1]])
         logits = base[:, None] + alpha[None, :]
+        at = p + n_periods - 1
         if self.time_interactions:
-            slope = z @ coef[p + n_periods - 1 :]
+            slope = z @ coef[at : at + p]
             log_t = (np.log(self.bounds_) - self._log_t_mean) / self._log_t_scale
             logits = logits + slope[:, None] * log_t[None, :]
+            at += p
+        if self.spline_ is not None:
+            tv = self._time_varying_base(X)
+            spline_coef = coef[at:]
+            # in chunks of rows: the basis is (rows * periods, n_basis)
+            step = max(1, 200_000 // n_periods)
+            for lo in range(0, len(z), step):
+                part = tv[lo : lo + step]
+                rows = np.repeat(np.arange(len(part)), n_periods)
+                periods = np.tile(np.arange(n_periods), len(part))
+                basis = self.spline_.transform(self._period_values(part[rows], periods))
+                logits[lo : lo + step] += (basis @ spline_coef).reshape(
+                    len(part), n_periods
+                )
         return logits
 
     def predict_hazard(self, X: pd.DataFrame) -> np.ndarray:
