@@ -589,3 +589,21 @@ def test_sample_loads_with_only_the_planted_warnings(book, issues) -> None:
     sources = credit.groupby("source").size()
     assert sources["overpayment"] == len(issues["overpayment"])
     assert sources.sum() == len(issues["overpayment"]) + len(issues["unknown_invoice"])
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_written_sample_loads_with_only_the_planted_warnings(tmp_path, fmt) -> None:
+    io = pytest.importorskip("arforecast.io")
+    summary = write_sample(tmp_path, fmt=fmt, customers=40, invoices=1_500, seed=9)
+    ledger = io.load_ledger(tmp_path)
+    assert not ledger.quality.fatal
+    assert not ledger.quality.set_aside
+    codes = {f.code for f in ledger.quality.warnings}
+    assert codes == {"zero_amount", "unknown_invoice", "payment_before_invoice"}
+    assert len(ledger.invoices) == summary["rows"]["invoices"]
+    assert len(ledger.payments) == summary["rows"]["payments"]
+    assert ledger.invoices["amount"].sum() == pytest.approx(
+        sum(summary["totals"]["invoices"].values())
+    )
+    names = ledger.customers.set_index("customer_id")["name"]
+    assert names["C00001"] == SPECIAL_NAME
