@@ -771,7 +771,7 @@ def _build_payments(
     f = rng.uniform(0.25, 0.45, (n, 2))
     f[:, 0] = np.where(k == 2, rng.uniform(0.3, 0.7, n), f[:, 0])
 
-    # Bank charges: a few foreign payments arrive short, adjusted later.
+    # Bank charges: a few payments arrive short by a fee, adjusted later as "other".
     short = np.where(
         (k == 1) & ~never & ~inv["promise"] & ~inv["disputed"] & (rng.random(n) < 0.01),
         np.round(np.minimum(rng.uniform(2.0, 25.0, n), net * 0.05), 2),
@@ -864,8 +864,10 @@ def _build_activities(
 
     for offset, kind in _DUNNING:
         day = _next_business_day(inv["due_day"] + offset)
+        # Dunning pauses while a dispute or a promise to pay is open.
         in_dispute = (day >= inv["opened"]) & (day <= inv["resolved"])
-        add(active & (day < closed) & ~in_dispute, day, kind)
+        promised = (day >= inv["promise_day"]) & (day <= inv["promised_day"] + 3)
+        add(active & (day < closed) & ~in_dispute & ~promised, day, kind)
     add(inv["disputed"] & inv["active"], inv["opened"], "dispute_opened")
     add(inv["disputed"] & inv["active"], inv["resolved"], "dispute_resolved")
     add(inv["promise"] & inv["active"], inv["promise_day"], "promise_to_pay")
@@ -875,9 +877,10 @@ def _build_activities(
     days = np.concatenate(day_parts)
     kind = np.concatenate(kinds)
 
-    # Account notes without an invoice: about one per customer a year.
+    # Account notes without an invoice: about one per two customers a year.
     n_cust = int(cust["n"])
-    n_notes = max(1, n_cust // 2)
+    customer_years = float(np.sum(cust["hi"] - cust["lo"])) / 365.0
+    n_notes = max(1, round(0.5 * customer_years))
     note_cust = rng.integers(0, n_cust, n_notes)
     note_day = np.round(
         cust["lo"][note_cust]
@@ -1193,9 +1196,12 @@ None of the companies or people are real.
 - Partial payments (two or three instalments), credit notes (dispute outcomes
   and price corrections), short payments for bank charges adjusted as `other`,
   write-offs of items unpaid after about six months (younger ones stay open).
-- Activities: reminder e-mails, calls and letters after due (paused during a
-  dispute), `dispute_opened` / `dispute_resolved`, `promise_to_pay` with
-  `promised_amount` and `promised_date`, and account notes without an invoice.
+- Activities: reminder e-mails, calls and letters after due (paused while a
+  dispute or a promise is open), `dispute_opened` / `dispute_resolved`,
+  `promise_to_pay` with `promised_amount` (the balance promised) and
+  `promised_date`, and account notes without an invoice. A promise counts as
+  kept when the invoice's payments from the promise to `promised_date` + 3 days
+  cover the promised amount.
 - `disputed` on an invoice means it was disputed at some time up to the end
   date; the activities date each dispute.
 - Currencies: invoices and their payments share the customer's currency (GBP in
