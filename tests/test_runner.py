@@ -389,3 +389,17 @@ def test_each_expands_to_the_data_portfolios(
     config = make_config(tmp_path, data_file, [nb], portfolios=("all", "each"))
 
     assert runner.resolve_portfolios(config) == [None, "EU", "US"]
+
+
+def test_cell_timeout_fails_the_job_and_keeps_the_notebook(tmp_path: Path) -> None:
+    template = write_notebook(
+        tmp_path / "slow.ipynb", "import time\ntime.sleep(20)", 'as_of = "x"\n'
+    )
+    job = Job("2025-12-31", None, template, tmp_path / "out", {"as_of": "2025-12-31"})
+
+    result = run_job(job, timeout_seconds=1)
+
+    assert result.status == "failed" and result.attempts == 1
+    assert result.error.startswith("CellTimeoutError: A cell timed out")
+    assert "\n" not in result.error
+    assert job.ipynb_path.exists() and not job.html_path.exists()

@@ -669,6 +669,13 @@ def _render_fallback(
     return html_path
 
 
+def _one_line(text: str, limit: int = 300) -> str:
+    """The first two non-empty lines of a message, joined and shortened."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    joined = " ".join(lines[:2])
+    return joined if len(joined) <= limit else joined[: limit - 1] + "…"
+
+
 def _report_title(name: str, portfolio: str | None, as_of: str | None) -> str:
     subject = name.replace("_", " ").capitalize()
     scope = "all portfolios" if portfolio is None else portfolio
@@ -751,7 +758,9 @@ def run_job(
                     resources={"metadata": {"path": str(job.notebook.parent)}},
                 )
             except PapermillExecutionError as exc:
-                error = f"{exc.ename}: {exc.evalue} (cell {exc.exec_count})"
+                error = _one_line(f"{exc.ename}: {exc.evalue}") + (
+                    f" (cell {exc.exec_count})"
+                )
             except Exception as exc:  # a kernel or timeout problem, not a cell error
                 if attempts <= retries and _RETRYABLE.search(str(exc)):
                     delay = 0.5 * 2 ** (attempts - 1) + random.uniform(0, 0.25)
@@ -763,7 +772,7 @@ def run_job(
                     )
                     time.sleep(delay)
                     continue
-                error = f"{type(exc).__name__}: {exc}".strip()
+                error = _one_line(f"{type(exc).__name__}: {exc}")
             break
 
         if temp.exists():
