@@ -393,7 +393,7 @@ def test_each_expands_to_the_data_portfolios(
 
 def test_cell_timeout_fails_the_job_and_keeps_the_notebook(tmp_path: Path) -> None:
     template = write_notebook(
-        tmp_path / "slow.ipynb", "import time\ntime.sleep(20)", 'as_of = "x"\n'
+        tmp_path / "slow.ipynb", "import time\ntime.sleep(3)", 'as_of = "x"\n'
     )
     job = Job("2025-12-31", None, template, tmp_path / "out", {"as_of": "2025-12-31"})
 
