@@ -142,3 +142,26 @@ def test_batch_without_params_is_bad_usage(runner):
     result = runner.invoke(cli, ["batch"])
     assert result.exit_code == 2
     assert "give the params file" in result.output
+
+
+def test_kpis_table_prints_one_line_per_kpi_with_missing_reasons(runner, monkeypatch):
+    frame = pd.DataFrame(
+        {
+            "portfolio": ["North", "South"],
+            "as_of": pd.to_datetime(["2024-01-31"] * 2),
+            "dso": [41.5, None],
+            "missing": [None, "dso: no net credit sales in the window"],
+        }
+    )
+    monkeypatch.setattr("arforecast.cli._load", lambda *a: SimpleNamespace())
+    monkeypatch.setattr("arforecast.kpis.compute_kpis", lambda *a, **k: "result")
+    monkeypatch.setattr("arforecast.kpis.kpis_to_frame", lambda r: frame)
+    result = runner.invoke(
+        cli, ["kpis", "--data", "x", "--as-of", "2024-01-31", "--by", "portfolio"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["North", "South"]
+    assert lines[1].split() == ["as_of", "2024-01-31", "2024-01-31"]
+    assert lines[2].split() == ["dso", "41.5", "—"]
+    assert "  dso: no net credit sales in the window" in lines

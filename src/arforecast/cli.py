@@ -74,6 +74,35 @@ def echo_frame(frame: Any, fmt: str) -> None:
         click.echo(frame.to_string(index=False))
 
 
+def echo_vertical(frame: Any, key: str | None = None) -> None:
+    """Print a wide one-row-per-group frame as one line per field (groups as columns).
+
+    Missing values print as ``—``; the ``missing`` column, if any, is printed
+    after the table as one reason per line.
+    """
+    import pandas as pd
+
+    frame = frame.copy()
+    reasons = frame.pop("missing") if "missing" in frame.columns else None
+    labels = frame[key].astype(str).tolist() if key and key in frame.columns else None
+    body = frame.drop(columns=[key]) if labels else frame.copy()
+    for col in body.columns:
+        if pd.api.types.is_datetime64_any_dtype(body[col]):
+            body[col] = body[col].dt.strftime("%Y-%m-%d")
+    table = body.T
+    table.columns = labels or ["value"] * len(table.columns)
+    table = table.astype(object).where(table.notna(), "—")
+    click.echo(table.to_string())
+    if reasons is not None:
+        lines = sorted(
+            {r for text in reasons.dropna() for r in str(text).split("; ") if r}
+        )
+        if lines:
+            click.echo("\nmissing values:")
+            for line in lines:
+                click.echo(f"  {line}")
+
+
 def _run(func: Callable[[], int | None]) -> None:
     """Call ``func``; turn our errors into exit code 2 with a readable message."""
     try:
@@ -234,8 +263,10 @@ def kpis(data, mapping, currency, as_of, by, window_days, fmt):
         result = compute_kpis(ledger, as_of, by=by, window_days=window_days)
         if fmt == "json":
             echo_json(kpis_to_dict(result))
-        else:
+        elif fmt == "csv":
             echo_frame(kpis_to_frame(result), fmt)
+        else:
+            echo_vertical(kpis_to_frame(result), key=by)
 
     _run(go)
 
