@@ -7,7 +7,10 @@ import email
 import json
 import logging
 import re
+import shutil
 import socket
+import ssl
+import subprocess
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -312,3 +315,95 @@ def test_clear_text_credentials_to_a_remote_host_are_refused(
         send_messages(
             [make_message(summary_dir, reports)], settings, env={"U": "u", "P": "p"}
         )
+
+
+@pytest.fixture()
+def tls_files(tmp_path: Path) -> tuple[Path, Path]:
+    """A throw-away self-signed certificate for 127.0.0.1 (needs the openssl CLI)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl command not available to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def test_starttls_sends_credentials_only_over_tls(
+    tls_files, summary_dir: Path, reports: list[Path]
+) -> None:
+    cert, key = tls_files
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    recorder = Recorder()
+    controller = Controller(
+        recorder,
+        hostname="127.0.0.1",
+        port=free_port(),
+        tls_context=server_context,
+        require_starttls=True,
+        authenticator=check_login,
+        auth_required=True,
+    )
+    controller.start()
+    try:
+        settings = SmtpSettings(
+            host="127.0.0.1",
+            port=controller.port,
+            security="starttls",
+            username_env="U",
+            password_env="P",
+            timeout=10,
+        )
+        counts = send_messages(
+            [make_message(summary_dir, reports)],
+            settings,
+            env={"U": USER, "P": SECRET},
+            ssl_context=ssl.create_default_context(cafile=str(cert)),
+        )
+    finally:
+        controller.stop()
+
+    assert counts == [2] and len(recorder.received) == 1
+    check_structure(
+        email.message_from_bytes(recorder.received[0][1], policy=policy.default), 2
+    )
+
+
+def test_untrusted_certificate_is_refused(
+    tls_files, summary_dir: Path, reports: list[Path]
+) -> None:
+    cert, key = tls_files
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    controller = Controller(
+        Recorder(), hostname="127.0.0.1", port=free_port(), tls_context=server_context
+    )
+    controller.start()
+    try:
+        settings = SmtpSettings(
+            host="127.0.0.1", port=controller.port, security="starttls", timeout=10
+        )
+        with pytest.raises(ReportError, match=r"SSLCertVerificationError"):
+            send_messages([make_message(summary_dir, reports)], settings, env={})
+    finally:
+        controller.stop()

@@ -581,6 +581,7 @@ def send_messages(
     smtp_settings: Any,
     *,
     env: Mapping[str, str] | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> list[int]:
     """Send messages through one SMTP connection.
 
@@ -592,6 +593,9 @@ def send_messages(
         environment variables holding the credentials.
     env : mapping, optional
         Where to read the credentials; default ``os.environ``.
+    ssl_context : ssl.SSLContext, optional
+        For STARTTLS/SSL; default ``ssl.create_default_context()`` (the system's
+        CAs, host name checked). Pass one that trusts an internal CA if needed.
 
     Returns
     -------
@@ -626,21 +630,21 @@ def send_messages(
         port,
         settings.security,
     )
+    context = ssl_context
+    if context is None and settings.security != "none":
+        context = ssl.create_default_context()
     counts: list[int] = []
     try:
         if settings.security == "ssl":
             client: smtplib.SMTP = smtplib.SMTP_SSL(
-                host,
-                port,
-                timeout=settings.timeout,
-                context=ssl.create_default_context(),
+                host, port, timeout=settings.timeout, context=context
             )
         else:
             client = smtplib.SMTP(host, port, timeout=settings.timeout)
         with client:
             client.ehlo()
             if settings.security == "starttls":
-                client.starttls(context=ssl.create_default_context())
+                client.starttls(context=context)
                 client.ehlo()
             if username is not None:
                 client.login(username, password or "")
