@@ -46,7 +46,7 @@ BUDGET_DUCKDB_RATIO = 2.0
 DUCKDB_SQL = """
 WITH
 fx AS (SELECT date, currency, rate FROM read_parquet('{d}/fx_rates.parquet')),
-inv AS (
+inv AS MATERIALIZED (
     SELECT i.invoice_id, i.invoice_date, i.due_date, i.amount,
            coalesce(i.currency, '{rc}') AS currency,
            CASE WHEN coalesce(i.currency, '{rc}') = '{rc}' THEN 1.0 ELSE r.rate END
@@ -70,7 +70,7 @@ adj AS (
     FROM read_parquet('{d}/adjustments.parquet') a
     LEFT JOIN inv USING (invoice_id)
 ),
-docs AS (
+docs AS MATERIALIZED (
     SELECT invoice_id, date, amount, currency, linked, invoice_date, inv_fx,
            'payment' AS kind FROM pay
     UNION ALL
