@@ -558,11 +558,21 @@ def test_write_sample_rejects_unknown_format(tmp_path) -> None:
     [
         ({"invoices": 0}, "invoices must be a whole number >= 1"),
         ({"customers": 2.5}, "customers must be a whole number >= 1"),
+        ({"seed": None}, "seed must be a whole number >= 0"),
+        ({"seed": -1}, "seed must be a whole number >= 0"),
         ({"start": "2024-13-01"}, "must be ISO dates"),
         ({"start": "2025-01-01", "end": "2024-12-31"}, "must be after start"),
         ({"currency": "eur"}, "Did you mean 'EUR'"),
     ],
-    ids=["no-invoices", "fractional-customers", "bad-date", "reversed", "currency"],
+    ids=[
+        "no-invoices",
+        "fractional-customers",
+        "no-seed",
+        "negative-seed",
+        "bad-date",
+        "reversed",
+        "currency",
+    ],
 )
 def test_invalid_arguments_are_rejected(kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):

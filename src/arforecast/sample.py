@@ -195,8 +195,9 @@ def generate_sample(
     Raises
     ------
     ConfigError
-        If a size is below 1, a date does not parse, ``end`` is not after
-        ``start`` or the currency is not supported.
+        If a size is below 1, the seed is not a whole number >= 0, a date does
+        not parse, ``end`` is not after ``start`` or the currency is not
+        supported.
 
     Notes
     -----
@@ -214,7 +215,7 @@ def generate_sample(
     >>> len(tables["invoices"])
     300
     """
-    start_day, end_day = _validate_args(customers, invoices, start, end, currency)
+    start_day, end_day = _validate_args(customers, invoices, seed, start, end, currency)
     rng = np.random.default_rng(seed)
 
     cust = _make_customers(rng, customers, start_day, end_day)
@@ -365,11 +366,16 @@ def _positions(keys: pd.Series, values: pd.Series) -> np.ndarray:
 
 
 def _validate_args(
-    customers: int, invoices: int, start: str, end: str, currency: str
+    customers: int, invoices: int, seed: int, start: str, end: str, currency: str
 ) -> tuple[int, int]:
-    for name, value in (("customers", customers), ("invoices", invoices)):
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise ConfigError(f"{name} must be a whole number >= 1; got {value!r}.")
+    for name, value, low in (
+        ("customers", customers, 1),
+        ("invoices", invoices, 1),
+        ("seed", seed, 0),
+    ):
+        whole = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+        if not whole or value < low:
+            raise ConfigError(f"{name} must be a whole number >= {low}; got {value!r}.")
     try:
         start_day = _day(start)
         end_day = _day(end)
