@@ -1181,6 +1181,8 @@ It is a live B2B book with invoices from {summary["period"]["start"]} to \
 Nothing is dated after {summary["period"]["end"]}, so recent invoices are still open.
 The same arguments always give the same files.
 None of the companies or people are real.
+The book starts empty (no open items from before the first invoice), so KPIs
+that look back three months are meaningful from about three months after it.
 
 | table | rows | file |
 | --- | ---: | --- |
