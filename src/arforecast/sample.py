@@ -1119,11 +1119,7 @@ def _write_table(frame: pd.DataFrame, path: Path, fmt: str) -> None:
     if fmt == "parquet":
         frame.to_parquet(path, index=False)
         return
-    out = frame.copy()
-    for col in out.columns:
-        if pd.api.types.is_datetime64_any_dtype(out[col]):
-            out[col] = out[col].dt.strftime("%Y-%m-%d")
-    out.to_csv(path, index=False, lineterminator="\n")
+    frame.to_csv(path, index=False, date_format="%Y-%m-%d", lineterminator="\n")
 
 
 def _totals(tables: dict[str, pd.DataFrame]) -> dict[str, dict[str, float]]:
