@@ -742,7 +742,7 @@ def _map_values(series: pd.Series, table: dict[Any, Any]) -> pd.Series:
     lookup = pd.Series(
         {str(k).strip().lower(): v for k, v in table.items()}, dtype=object
     )
-    text = series.astype(object).where(series.notna())
+    text = series.astype(object)
     if _is_text(series):
         keys = series.str.strip().str.lower().astype(object)
     else:

@@ -324,9 +324,9 @@ class DataQuality:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        recon = self.reconciliation.astype(object).where(
-            self.reconciliation.notna(), None
-        )
+        values = self.reconciliation.to_numpy(dtype=object, copy=True)
+        values[pd.isna(values)] = None
+        recon = pd.DataFrame(values, columns=self.reconciliation.columns)
         return {
             "counts": {
                 "fatal": len(self.fatal),
@@ -359,6 +359,27 @@ def raise_for_fatal(findings: list[Finding], limit: int = 10) -> None:
 # --------------------------------------------------------------------------------------
 
 
+def _replace(
+    series: pd.Series, mask: np.ndarray | pd.Series, other: object
+) -> pd.Series:
+    """``series`` with ``other`` (scalar or aligned Series) where ``mask`` is true.
+
+    Object columns are filled through NumPy: ``Series.where`` on them infers a
+    new dtype, which pandas 2.2 deprecates with a FutureWarning.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return series
+    if series.dtype != object:
+        return series.where(~mask, other)
+    values = series.to_numpy(dtype=object, copy=True)
+    if isinstance(other, pd.Series):
+        values[mask] = other.to_numpy(dtype=object)[mask]
+    else:
+        values[mask] = other
+    return pd.Series(values, index=series.index, dtype=object)
+
+
 def _as_text(series: pd.Series) -> pd.Series:
     """Stripped text with blanks as missing, whatever the input dtype."""
     missing = series.isna()
@@ -368,8 +389,7 @@ def _as_text(series: pd.Series) -> pd.Series:
             # ids read as floats (a column with gaps): 611365.0 -> "611365"
             series = series.astype("Int64")
     text = series.astype(str).str.strip()
-    text = text.where(~missing & (text != ""))
-    return text
+    return _replace(text, missing.to_numpy() | (text == "").to_numpy(), np.nan)
 
 
 def parse_dates(
@@ -418,7 +438,9 @@ def parse_dates(
             tail = text[rest]
             iso = tail.str.fullmatch(_ISO_DATE, na=False)
             iso_values = pd.to_datetime(
-                tail.str.slice(0, 10).where(iso), format="%Y-%m-%d", errors="coerce"
+                _replace(tail.str.slice(0, 10), ~iso.to_numpy(), np.nan),
+                format="%Y-%m-%d",
+                errors="coerce",
             )
             values = values.astype(iso_values.dtype)
             values.loc[iso_values.index] = iso_values
@@ -492,7 +514,7 @@ def parse_amounts(
         text = text.str.replace(symbol, "", regex=False)
     text = text.str.replace(r"\s+", "", regex=True)
     negative = text.str.fullmatch(r"\(.*\)", na=False)
-    text = text.where(~negative, text.str.slice(1, -1))
+    text = _replace(text, negative.to_numpy(), text.str.slice(1, -1))
 
     d = re.escape(decimal)
     if thousands:
@@ -504,7 +526,7 @@ def parse_amounts(
     # "(-5)" is a contradiction, not a double negative
     ok = ok & ~(negative & text.str.match(r"[+-]", na=False))
 
-    clean = text.where(ok)
+    clean = _replace(text, ~ok.to_numpy(), np.nan)
     if thousands:
         clean = clean.str.replace(thousands, "", regex=False)
     if decimal != ".":
@@ -603,7 +625,7 @@ def _lookup(keys: pd.Series, invoices: pd.DataFrame, column: str) -> pd.Series:
     )
     if values is None:
         return pd.Series(np.nan, index=keys.index, dtype=object)
-    return pd.Series(values.to_numpy(), index=keys.index).where(found)
+    return _replace(pd.Series(values.to_numpy(), index=keys.index), ~found, np.nan)
 
 
 class _Validator:
@@ -814,7 +836,9 @@ class _Validator:
                 )
                 state.keep &= ~empty
         if kind == "bool":
-            values = values.where(values.notna(), False).astype(bool)
+            flags = values.to_numpy(dtype=object, copy=True)
+            flags[pd.isna(flags)] = False
+            values = pd.Series(flags.astype(bool), index=values.index)
         state.frame[column] = values
 
     # -- rules shared by tables --------------------------------------------------------
@@ -888,12 +912,12 @@ class _Validator:
             known = cur[~missing & state.keep]
         elif invoices is not None:
             from_invoice = _lookup(state.frame["invoice_id"], invoices, "currency")
-            cur = cur.where(~pd.Series(missing, index=cur.index), from_invoice)
+            cur = _replace(cur, missing, from_invoice)
             known = invoices["currency"]
         still = cur.isna().to_numpy() & state.keep
         distinct = pd.unique(known.dropna())
         if still.any() and len(distinct) == 1:
-            cur = cur.where(~pd.Series(still, index=cur.index), distinct[0])
+            cur = _replace(cur, still, distinct[0])
             still = np.zeros_like(still)
         elif still.any() and len(distinct) > 1:
             self.add(
@@ -1365,7 +1389,8 @@ def check_currencies(
         if frame is None or len(frame) == 0 or "currency" not in frame:
             continue
         date_column = DOCUMENT_DATE_COLUMNS[name]
-        currency = frame["currency"].astype(object).where(frame["currency"].notna())
+        currency = frame["currency"].astype(object)
+        currency = _replace(currency, currency.isna().to_numpy(), np.nan)
         currency = currency.str.upper()
         start = currency.map(first_rate)
         foreign = (currency.notna() & (currency != reporting_currency)).to_numpy()
