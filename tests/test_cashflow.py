@@ -25,7 +25,12 @@ from arforecast._cash_engine import (
 )
 from arforecast._topdown import baseline_forecasts, fit_topdown, season_length_for
 from arforecast.cashflow import backtest_cash, forecast_cash, track_record
-from arforecast.exceptions import ArforecastWarning, ConfigError, DataError
+from arforecast.exceptions import (
+    ArforecastError,
+    ArforecastWarning,
+    ConfigError,
+    DataError,
+)
 from arforecast.ledger import Ledger
 from arforecast.sample import generate_sample
 
@@ -342,7 +347,8 @@ def test_by_portfolio_gives_one_forecast_per_portfolio(ledger):
 def test_short_history_uses_equal_weights_with_reason(tables):
     led = Ledger.from_frames(**tables)
     fc = forecast_cash(led, "2024-04-15", timing="empirical", n_sims=100)
-    assert fc.model["weights"] == {"bottom_up": 0.5, "top_down": 0.5}
+    equal = {"bottom_up": 0.5, "top_down": 0.5}
+    assert fc.model["weights"] == {"weeks_1_4": equal, "weeks_5_plus": equal}
     assert "equal weights" in fc.model["reason"]
     assert "own model bounds" in fc.model["intervals"]["weekly"]
 
@@ -446,3 +452,18 @@ def test_track_record_compares_past_forecasts_with_receipts(ledger):
         frame.loc[frame["origin"] == frame["origin"].iloc[0], "forecast"],
         first.weekly["expected"],
     )
+
+
+def test_auto_timing_falls_back_to_empirical_with_the_reason(ledger, monkeypatch):
+    import arforecast.payments as payments
+    from arforecast.exceptions import ModelError
+
+    def refuse(ledger, cutoff, **kw):
+        raise ModelError("no training snapshots")
+
+    monkeypatch.setattr(payments, "fit_payment_model", refuse)
+    fc = forecast_cash(ledger, AS_OF, timing="auto", n_sims=100, calibration_origins=3)
+    assert fc.model["bottom_up"]["timing"] == "empirical"
+    assert "no training snapshots" in fc.model["bottom_up"]["reason"]
+    with pytest.raises(ArforecastError, match="timing='model' was requested"):
+        forecast_cash(ledger, AS_OF, timing="model", calibration_origins=1)

@@ -77,7 +77,7 @@ def run_cash_backtest(
     step_weeks: int = 4,
     min_history_weeks: int = 26,
     random_state: int = 0,
-    timing: str = "auto",
+    timing: str = "empirical",
 ) -> dict:
     """Rolling-origin evaluation of combined, bottom-up, top-down and baselines.
 
@@ -91,7 +91,7 @@ def run_cash_backtest(
     min_history_weeks : int, default=26
         History before the first origin.
     random_state : int, default=0
-    timing : {"auto", "model", "empirical"}, default="auto"
+    timing : {"empirical", "model", "auto"}, default="empirical"
         Timing source of the bottom-up forecast (see ``forecast_cash``).
 
     Returns
@@ -178,7 +178,10 @@ def run_cash_backtest(
         weights.append(
             {
                 "origin": f"{day_to_timestamp(origin):%Y-%m-%d}",
-                **{k: round(v, 3) for k, v in entry["weights"]["weights"].items()},
+                **{
+                    band: {k: round(v, 3) for k, v in w.items()}
+                    for band, w in entry["weights"]["weights"].items()
+                },
             }
         )
 

@@ -42,6 +42,9 @@ METHODS = ("bottom_up", "top_down", *BASELINES)
 #: Candidates of the combination (the weights may put mass on the baselines).
 CANDIDATES = ("bottom_up", "top_down", "trailing_mean", "seasonal_naive")
 
+#: Horizon bands (first week, last week or None) with their own weights.
+WEIGHT_BANDS = ((1, 4), (5, None))
+
 #: Step of the weight grid on the simplex.
 WEIGHT_STEP = 0.1
 
@@ -56,7 +59,7 @@ MAX_HISTORY_WEEKS = 156
 
 #: Fewest calibration origins / residuals for backtest-based weights / intervals.
 MIN_CAL_ORIGINS = 3
-MIN_RESIDUALS = 20
+MIN_RESIDUALS = 12
 
 #: Residuals of horizons within this many weeks are pooled for a week's interval.
 HORIZON_POOL = 2
@@ -391,7 +394,7 @@ class CashEngine:
     weeks: int = 13
     months: int = 3
     groups: list[str] = field(default_factory=lambda: [ALL])
-    timing: str = "auto"
+    timing: str = "empirical"
     random_state: int = 0
     n_sims: int = 1000
     calibration_origins: int = 12
@@ -437,36 +440,36 @@ class CashEngine:
         probs /= np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
         return snaps, probs
 
-    def _open_part(
-        self, origin: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, str]]:
-        """Balances, groups and weekly timing of the invoices open at the origin."""
-        info: dict[str, str] = {}
+    def _open_part(self, origin: int) -> tuple[dict[str, tuple], dict[str, str]]:
+        """Balances, portfolios and weekly timing of the invoices open at the origin.
+
+        Returns ``{"empirical": (balance, portfolio, probs)}`` plus a ``"model"``
+        entry when the payment model ran, and the timing record.
+        """
+        sources: dict[str, tuple] = {}
+        info = {"timing": "empirical", "reason": "requested (timing='empirical')"}
         if self.timing in ("auto", "model"):
             got = self._model_timing(origin)
-            if not isinstance(got, str):
+            if isinstance(got, str):
+                if self.timing == "model":
+                    raise ArforecastError(
+                        f"timing='model' was requested but {got}; use "
+                        "timing='auto' to fall back to the empirical distribution."
+                    )
+                info = {"timing": "empirical", "reason": got}
+            else:
                 snaps, probs = got
+                sources["model"] = (
+                    snaps["balance_rc"].to_numpy(dtype=float),
+                    snaps["portfolio"].astype(str).to_numpy(dtype=object),
+                    probs,
+                )
                 info = {
                     "timing": "model",
                     "reason": "payment-timing model fitted with cutoff = origin",
                 }
-                return (
-                    snaps["balance_rc"].to_numpy(dtype=float),
-                    snaps["portfolio"].astype(str).to_numpy(dtype=object),
-                    probs,
-                    info,
-                )
-            if self.timing == "model":
-                raise ArforecastError(
-                    f"timing='model' was requested but {got}; use timing='auto' to "
-                    "fall back to the empirical timing distribution."
-                )
-            info = {"timing": "empirical", "reason": got}
-        else:
-            info = {"timing": "empirical", "reason": "requested (timing='empirical')"}
 
         items = self.ledger.open_items(day_to_timestamp(origin))
-        balance = items["balance_rc"].to_numpy(dtype=float)
         groups = items["portfolio"].astype(str).to_numpy(dtype=object)
         ages = origin - to_days(items["invoice_date"].to_numpy())
         probs = np.zeros((len(items), self.horizon_weeks + 1))
@@ -476,7 +479,12 @@ class CashEngine:
             rows = np.ones(len(items), dtype=bool) if group == ALL else groups == group
             share = lag_profile(self.book, origin, group)
             probs[rows] = empirical_timing(ages[rows], share, self.horizon_weeks)
-        return balance, groups, probs, info
+        sources["empirical"] = (
+            items["balance_rc"].to_numpy(dtype=float),
+            groups,
+            probs,
+        )
+        return sources, info
 
     # ---------------------------------------------------------- records
     def record(self, origin: int) -> OriginRecord:
@@ -488,7 +496,8 @@ class CashEngine:
     def _compute(self, origin: int) -> OriginRecord:
         book = self.book
         rng = np.random.default_rng([int(self.random_state), int(origin) % 2**32])
-        balance, open_groups, probs, timing_info = self._open_part(origin)
+        sources, timing_info = self._open_part(origin)
+        balance, open_groups, probs = sources.get("model", sources["empirical"])
         weeks_h = self.horizon_weeks
         wper = week_periods(self.weeks)
         mper = month_periods(origin, self.months)
@@ -538,6 +547,13 @@ class CashEngine:
                 "bottom_up_new": new_daily,
                 "top_down": spread_weeks(td.mean),
             }
+            for alt, mean in td.alternatives.items():
+                paths[f"top_down:{alt}"] = spread_weeks(mean)
+            # the empirical bottom-up as well: a candidate when the model ran
+            e_bal, e_grp, e_probs = sources["empirical"]
+            e_rows = np.ones(len(e_bal), dtype=bool) if group == ALL else e_grp == group
+            e_weekly = e_bal[e_rows] @ e_probs[e_rows, :weeks_h]
+            paths["bottom_up_empirical"] = spread_weeks(e_weekly) + new_daily
             paths.update(
                 {k: spread_weeks(np.clip(v, 0, None)) for k, v in base.items()}
             )
@@ -604,21 +620,31 @@ class CashEngine:
         for group in self.groups:
             rec = target.groups[group]
             obs = _observations(self, cal, group, origin)
-            weights, weight_reason = _choose_weights(obs)
             paths = dict(rec.paths)
-            paths["combined"] = sum(w * paths[m] for m, w in weights.items())
+            td_choice = _choose_topdown(obs, paths, rec.models["top_down"])
+            if td_choice["name"] != rec.models["top_down"]["name"]:
+                key = f"top_down:{td_choice['name']}"
+                paths["top_down"] = paths[key]
+                for item in obs:
+                    item["paths"]["top_down"] = item["paths"][key]
+            candidates = CANDIDATES
+            if target.timing.get("timing") == "model":
+                candidates = (*CANDIDATES, "bottom_up_empirical")
+            bands, weight_reason = _choose_weights(obs, candidates)
+            paths["combined"] = _combine(paths, bands, self.horizon)
             for item in obs:
-                item["paths"]["combined"] = sum(
-                    w * item["paths"][m] for m, w in weights.items()
-                )
+                item["paths"]["combined"] = _combine(item["paths"], bands, self.horizon)
             own = dict(rec.own_bounds)
-            own["combined"] = {
-                kind: {
-                    key: sum(w * own[m][kind][key] for m, w in weights.items())
+            own["bottom_up_empirical"] = own["bottom_up"]
+            own["combined"] = {}
+            for kind, periods in (("weekly", wper), ("monthly", mper)):
+                per_w = _period_weights(bands, periods)
+                own["combined"][kind] = {
+                    key: sum(
+                        per_w[m] * own[m][kind][key] for m in per_w if per_w[m].any()
+                    )
                     for key in ("lo80", "hi80", "lo95", "hi95")
                 }
-                for kind in ("weekly", "monthly")
-            }
 
             entry: dict[str, Any] = {"weekly": {}, "monthly": {}, "intervals": {}}
             for method in ("combined", *METHODS):
@@ -633,8 +659,11 @@ class CashEngine:
             for part in ("bottom_up_open", "bottom_up_new"):
                 entry["weekly"][part] = {"expected": period_sums(paths[part], wper)}
                 entry["monthly"][part] = {"expected": period_sums(paths[part], mper)}
-            entry["weights"] = {"weights": weights, "reason": weight_reason}
-            entry["models"] = rec.models
+            entry["weights"] = {
+                "weights": {_band_label(first, last): w for (first, last), w in bands},
+                "reason": weight_reason,
+            }
+            entry["models"] = {**rec.models, "top_down": td_choice}
             entry["timing"] = target.timing
             entry["level"] = rec.level
             entry["mase_scale"] = rec.mase_scale
@@ -670,27 +699,106 @@ def _observations(
                 "actual": actual,
                 "level": grp.level,
                 "months": month_periods(rec.origin, engine.months),
+                "max_weeks": engine.weeks,
             }
         )
     return out
 
 
-def _choose_weights(obs: list[dict]) -> tuple[dict[str, float], str]:
-    """Convex weights of the candidates that minimise the past weekly WAPE."""
+def _choose_topdown(obs: list[dict], paths: dict, fitted: dict) -> dict:
+    """The ETS variant with the lowest past weekly WAPE (AICc pick otherwise).
+
+    In-sample AICc favours a damped trend that can extrapolate badly 13 weeks
+    ahead, so once enough earlier origins are observed the variant is chosen by
+    its out-of-sample error instead.
+    """
+    names = [k.split(":", 1)[1] for k in paths if k.startswith("top_down:")]
+    usable = [item for item in obs if np.sum(~np.isnan(item["actual"])) >= 28]
+    names = [n for n in names if all(f"top_down:{n}" in i["paths"] for i in usable)]
+    if len(usable) < MIN_CAL_ORIGINS or len(names) < 2:
+        return dict(fitted)
+    err = dict.fromkeys(names, 0.0)
+    total = 0.0
+    for item in usable:
+        seen = ~np.isnan(item["actual"])
+        n_days = 7 * min(int(seen.sum()) // 7, item["max_weeks"])
+        per = week_periods(n_days // 7)
+        actual = period_sums(item["actual"][:n_days], per)
+        total += actual.sum()
+        for n in names:
+            fc = period_sums(item["paths"][f"top_down:{n}"][:n_days], per)
+            err[n] += np.abs(fc - actual).sum()
+    if total <= 0:
+        return dict(fitted)
+    best = min(names, key=lambda n: err[n])
+    scores = ", ".join(f"{n} {err[n] / total:.3f}" for n in names)
+    out = {
+        "name": best,
+        "reason": f"lowest weekly WAPE over {len(usable)} past origins ({scores}); "
+        f"AICc alone picks {fitted['name']}",
+    }
+    if fitted.get("notes"):
+        out["notes"] = fitted["notes"]
+    return out
+
+
+def _band_label(first: int, last: int | None) -> str:
+    return f"weeks_{first}_{last}" if last else f"weeks_{first}_plus"
+
+
+def _band_of_day(bands: list, horizon: int) -> np.ndarray:
+    """Index of the weight band of every day 1 … horizon."""
+    week = (np.arange(horizon) // 7) + 1
+    out = np.zeros(horizon, dtype=int)
+    for i, ((first, _last), _w) in enumerate(bands):
+        out[week >= first] = i
+    return out
+
+
+def _combine(paths: dict[str, np.ndarray], bands: list, horizon: int) -> np.ndarray:
+    """Daily combined path: each day uses the weights of its week's band."""
+    which = _band_of_day(bands, horizon)
+    out = np.zeros(horizon)
+    for i, (_band, weights) in enumerate(bands):
+        day = which == i
+        for m, w in weights.items():
+            out[day] += w * paths[m][day]
+    return out
+
+
+def _period_weights(bands: list, periods: list[Period]) -> dict[str, np.ndarray]:
+    """Weight of every candidate per period (the band of the period's middle)."""
+    middle = np.array([(p.first + p.last) // 2 for p in periods])
+    which = _band_of_day(bands, int(middle.max()))[middle - 1]
+    names = {m for _b, w in bands for m in w}
+    return {
+        m: np.array([bands[i][1].get(m, 0.0) for i in which], dtype=float)
+        for m in sorted(names)
+    }
+
+
+def _choose_weights(obs: list[dict], candidates: tuple[str, ...]) -> tuple[list, str]:
+    """Convex weights per horizon band that minimise the past weekly WAPE.
+
+    Returns a list of ``((first_week, last_week or None), {candidate: weight})``
+    and the reason. Weeks 1-4 and weeks 5+ get their own weights (the open
+    invoices dominate the first weeks); a band with fewer than 12 past weeks
+    takes the weights fitted on all weeks.
+    """
     equal = {"bottom_up": 0.5, "top_down": 0.5}
     usable = []
     for item in obs:
-        n_full = int(np.sum(~np.isnan(item["actual"]))) // 7
+        n_full = min(int(np.sum(~np.isnan(item["actual"]))) // 7, item["max_weeks"])
         if n_full >= 4:
             usable.append((item, n_full))
     if len(usable) < MIN_CAL_ORIGINS:
-        return equal, (
+        return [(band, dict(equal)) for band in WEIGHT_BANDS], (
             f"equal weights: {len(usable)} past origin(s) with 4+ observed weeks, "
             f"{MIN_CAL_ORIGINS} needed for backtest weights"
         )
 
     # forecast and actual per observed (origin, week)
-    fc, act = [], []
+    fc, act, week = [], [], []
     for item, n_full in usable:
         periods = week_periods(n_full)
         act.append(period_sums(item["actual"][: 7 * n_full], periods))
@@ -698,24 +806,41 @@ def _choose_weights(obs: list[dict]) -> tuple[dict[str, float], str]:
             np.stack(
                 [
                     period_sums(item["paths"][m][: 7 * n_full], periods)
-                    for m in CANDIDATES
+                    for m in candidates
                 ]
             )
         )
+        week.append(np.arange(1, n_full + 1))
     f = np.concatenate(fc, axis=1)
     a = np.concatenate(act)
+    k = np.concatenate(week)
     if a.sum() <= 0:
-        return equal, "equal weights: no receipts in the past forecast windows"
+        return [(band, dict(equal)) for band in WEIGHT_BANDS], (
+            "equal weights: no receipts in the past forecast windows"
+        )
 
-    grid = simplex_grid(len(CANDIDATES), WEIGHT_STEP)
-    errors = np.abs(grid @ f - a[None, :]).sum(axis=1) / a.sum()
-    # ties go to the grid point with more weight on the two models
-    errors += 1e-9 * grid[:, 2:].sum(axis=1)
-    best = grid[int(np.argmin(errors))]
-    weights = {m: float(w) for m, w in zip(CANDIDATES, best, strict=True) if w > 0}
-    return weights, (
-        f"convex weights (grid step {WEIGHT_STEP}) minimising weekly WAPE "
-        f"({errors.min():.3f}) over {len(usable)} past origins, {len(a)} weeks"
+    grid = simplex_grid(len(candidates), WEIGHT_STEP)
+    # ties go to the grid point with more weight on bottom-up and top-down
+    penalty = 1e-9 * grid[:, 2:].sum(axis=1)
+
+    def best_for(mask: np.ndarray) -> tuple[dict[str, float], float]:
+        err = np.abs(grid @ f[:, mask] - a[None, mask]).sum(axis=1)
+        err = err / max(a[mask].sum(), 1e-12) + penalty
+        row = grid[int(np.argmin(err))]
+        chosen = {m: float(w) for m, w in zip(candidates, row, strict=True) if w > 0}
+        return chosen, float(err.min())
+
+    overall, overall_err = best_for(np.ones(len(a), dtype=bool))
+    bands = []
+    for first, last in WEIGHT_BANDS:
+        mask = (k >= first) & (k <= (last or k.max()))
+        bands.append(
+            ((first, last), best_for(mask)[0] if mask.sum() >= 12 else overall)
+        )
+    return bands, (
+        f"convex weights per horizon band (grid step {WEIGHT_STEP}) minimising "
+        f"weekly WAPE ({overall_err:.3f} with one set) over {len(usable)} past "
+        f"origins, {len(a)} weeks"
     )
 
 
@@ -762,10 +887,11 @@ def _interval(
         )
         n = len(pool)
         for cover in LEVELS:
-            tail = (1 - cover / 100) / 2 * n / (n + 1)
-            lo, hi = np.quantile(pool, [tail, 1 - tail])
-            out[f"lo{cover}"][i] = mean[i] + lo * scale_now[i]
-            out[f"hi{cover}"][i] = mean[i] + hi * scale_now[i]
+            # finite-sample conformal level of the absolute error
+            level_q = min(1.0, np.ceil((n + 1) * cover / 100) / n)
+            half = np.quantile(np.abs(pool), level_q) * scale_now[i]
+            out[f"lo{cover}"][i] = mean[i] - half
+            out[f"hi{cover}"][i] = mean[i] + half
     return out, f"backtest errors: {len(r_all)} past {kind} errors (split conformal)"
 
 

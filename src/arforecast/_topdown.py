@@ -44,6 +44,9 @@ class TopDownForecast:
         Why this model (the fallback chain's decision), in one sentence.
     notes : list of str
         Warnings raised by statsmodels while fitting (recorded, not re-raised).
+    alternatives : dict of str to ndarray
+        Point forecast of every ETS candidate that fitted (clipped at zero), so
+        that a caller can choose among them by out-of-sample accuracy.
     """
 
     mean: np.ndarray
@@ -54,6 +57,7 @@ class TopDownForecast:
     name: str
     reason: str
     notes: list[str] = field(default_factory=list)
+    alternatives: dict[str, np.ndarray] = field(default_factory=dict)
 
     def describe(self) -> dict:
         """The model record: ``{"name", "reason"}`` plus ``notes`` when any."""
@@ -225,6 +229,7 @@ def fit_topdown(
     best: tuple[float, str, pd.DataFrame] | None = None
     notes: list[str] = []
     failures: list[str] = []
+    alternatives: dict[str, np.ndarray] = {}
     for name, spec in specs.items():
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -241,6 +246,7 @@ def fit_topdown(
         if not np.isfinite(pred.to_numpy()).all() or not np.isfinite(aicc):
             failures.append(f"{name}: non-finite forecast or AICc")
             continue
+        alternatives[name] = np.clip(pred["mean"].to_numpy(), 0.0, None)
         if best is None or aicc < best[0]:
             best = (aicc, name, pred)
 
@@ -263,6 +269,7 @@ def fit_topdown(
         name,
         reason,
         notes,
+        alternatives,
     )
 
 
