@@ -201,3 +201,13 @@ def test_data_end_is_the_last_event():
 def test_as_of_must_be_an_iso_date(bad):
     with pytest.raises(DataError, match="as_of"):
         to_timestamp(bad)
+
+
+def test_overpayment_is_reported_as_a_warning_naming_the_invoice():
+    pay = _payments([("INV-2", "2023-02-20", 550.0)])
+    led = Ledger.from_frames(_invoices(), pay, currency="EUR")
+    (finding,) = [f for f in led.quality.warnings if f.code == "overpayment"]
+    assert finding.table == "invoices"
+    assert finding.rows == (3,)
+    assert finding.value == "INV-2"
+    assert finding.amount == pytest.approx(50.0)

@@ -592,7 +592,12 @@ def test_sample_loads_with_only_the_planted_warnings(book, issues) -> None:
     assert not quality.fatal
     assert not quality.set_aside
     codes = {f.code for f in quality.warnings}
-    assert codes == {"zero_amount", "unknown_invoice", "payment_before_invoice"}
+    assert codes == {
+        "zero_amount",
+        "unknown_invoice",
+        "payment_before_invoice",
+        "overpayment",
+    }
     assert ledger.currency == "EUR"
 
     credit = ledger.unapplied_credit(END)
@@ -609,7 +614,12 @@ def test_written_sample_loads_with_only_the_planted_warnings(tmp_path, fmt) -> N
     assert not ledger.quality.fatal
     assert not ledger.quality.set_aside
     codes = {f.code for f in ledger.quality.warnings}
-    assert codes == {"zero_amount", "unknown_invoice", "payment_before_invoice"}
+    assert codes == {
+        "zero_amount",
+        "unknown_invoice",
+        "payment_before_invoice",
+        "overpayment",
+    }
     assert len(ledger.invoices) == summary["rows"]["invoices"]
     assert len(ledger.payments) == summary["rows"]["payments"]
     assert ledger.invoices["amount"].sum() == pytest.approx(

@@ -391,6 +391,10 @@ class Ledger:
                 )
             frame["amount_doc"] = amount_doc
 
+        overpaid = _find_overpaid(inv, pay, adj)
+        if overpaid is not None:
+            quality.findings.append(overpaid)
+
         led = cls(
             invoices=inv,
             payments=pay.reset_index(drop=True),
@@ -864,6 +868,39 @@ def _rates_at(
             )
         )
     return rates
+
+
+def _find_overpaid(
+    inv: pd.DataFrame, pay: pd.DataFrame, adj: pd.DataFrame
+) -> Finding | None:
+    """One warning for the invoices whose payments and credits exceed them."""
+    n = len(inv)
+    applied = np.zeros(n)
+    for frame in (pay, adj):
+        ixv = frame["inv_ix"].to_numpy()
+        known = ixv >= 0
+        applied += np.bincount(
+            ixv[known], weights=frame["amount_doc"].to_numpy()[known], minlength=n
+        )
+    excess = applied - inv["amount"].to_numpy(dtype=float)
+    over = np.flatnonzero(excess > BALANCE_EPSILON)
+    if not len(over):
+        return None
+    return Finding(
+        severity="warning",
+        code="overpayment",
+        table="invoices",
+        rows=tuple(int(r) for r in inv["row"].to_numpy()[over]),
+        column="amount",
+        value=str(inv["invoice_id"].iloc[over[0]]),
+        message=(
+            f"{len(over)} invoice(s) received payments and credits beyond their "
+            f"amount (excess {excess[over].sum():,.2f} in document currency); the "
+            "excess is kept as unapplied credit. Check for duplicate payments or "
+            "apply the excess to the customer's other invoices."
+        ),
+        amount=float(excess[over].sum()),
+    )
 
 
 def _applied(
