@@ -296,11 +296,9 @@ class Ledger:
         inv = inv.reset_index(drop=True)
 
         # link payments and adjustments to invoices by position
-        invoice_index = pd.Index(inv["invoice_id"].to_numpy(dtype=object))
+        invoice_ids = inv["invoice_id"].to_numpy(dtype=object)
         for frame in (pay, adj):
-            frame["inv_ix"] = invoice_index.get_indexer(
-                frame["invoice_id"].to_numpy(dtype=object)
-            ).astype(np.int64)
+            frame["inv_ix"] = _positions(frame["invoice_id"], invoice_ids)
             known = frame["inv_ix"].to_numpy() >= 0
             inv_cust = inv["customer_id"].to_numpy(dtype=object)
             inv_port = inv["portfolio"].to_numpy(dtype=object)
@@ -322,9 +320,7 @@ class Ledger:
             )
             ccy[missing_ccy] = fill[missing_ccy]
             frame["currency"] = ccy
-        act["inv_ix"] = invoice_index.get_indexer(
-            act["invoice_id"].to_numpy(dtype=object)
-        ).astype(np.int64)
+        act["inv_ix"] = _positions(act["invoice_id"], invoice_ids)
         act["portfolio"] = act["customer_id"].map(cust_portfolio).astype(object)
         inv_port_by_id = pd.Series(
             inv["portfolio"].to_numpy(), index=inv["customer_id"].to_numpy()
@@ -868,6 +864,24 @@ def _rates_at(
             )
         )
     return rates
+
+
+def _positions(ids: pd.Series, invoice_ids: np.ndarray) -> np.ndarray:
+    """Position of each id in ``invoice_ids`` (``-1`` where absent or blank).
+
+    Uses Arrow's hash lookup, several times faster than a pandas object index
+    on a million ids.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(ids) == 0:
+        return np.zeros(0, dtype=np.int64)
+    found = pc.index_in(
+        pa.array(ids.to_numpy(dtype=object), type=pa.string()),
+        value_set=pa.array(invoice_ids, type=pa.string()),
+    )
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _find_overpaid(
