@@ -190,6 +190,24 @@ def _date_axis(ax: Axes, dates: pd.DatetimeIndex) -> None:
     ax.xaxis.set_major_formatter(FuncFormatter(_label))
 
 
+def _month_end_axis(ax: Axes, dates: pd.DatetimeIndex) -> None:
+    """Ticks on the month ends themselves, labelled with their month.
+
+    A point dated 31 Dec reads "Dec", not as a tick for "Jan" next to it.
+    """
+    if not len(dates):
+        return
+    step = 1 if len(dates) <= 13 else (2 if len(dates) <= 26 else 3)
+    ticks = list(dates[::-1][::step][::-1])
+    labels = []
+    for i, when in enumerate(ticks):
+        show_year = i == 0 or when.month <= step
+        labels.append(when.strftime("%b\n%Y") if show_year else when.strftime("%b"))
+    ax.set_xticks(ticks, labels)
+    pad = pd.Timedelta(days=12)
+    ax.set_xlim(dates.min() - pad, dates.max() + pad)
+
+
 def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -454,7 +472,7 @@ def dso_trend_chart(
             )
     ax.set_ylabel("Days")
     ax.set_ylim(bottom=0)
-    _date_axis(ax, dates)
+    _month_end_axis(ax, dates)
     fig.legend(loc="outside lower center", ncol=4, fontsize=8, frameon=False)
     if not len(dates):
         _no_data(ax, "No month ends to show")
@@ -505,7 +523,7 @@ def cei_trend_chart(
     ax.set_ylim(max(0.0, low), high)
     ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
     ax.set_ylabel("CEI (%)")
-    _date_axis(ax, dates)
+    _month_end_axis(ax, dates)
     if not len(dates):
         _no_data(ax, "No month ends to show")
     _title(ax, title, subtitle)

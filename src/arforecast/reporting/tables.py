@@ -35,9 +35,12 @@ __all__ = [
     "HtmlFragment",
     "KpiInfo",
     "aging_table",
+    "backtest_table",
     "definitions_list",
     "disputes_table",
     "findings_table",
+    "forecast_model_table",
+    "forecast_table",
     "format_amount",
     "format_count",
     "format_days",
@@ -45,8 +48,11 @@ __all__ = [
     "format_value",
     "frame_table",
     "kpi_table",
+    "overdue_invoices_table",
+    "pipeline_table",
     "promises_table",
     "reconciliation_table",
+    "track_record_table",
     "worklist_table",
 ]
 
@@ -231,7 +237,8 @@ def format_value(
     Parameters
     ----------
     value : object
-    unit : {"currency", "fraction", "percent", "days", "count", "ratio", "date", "text"}
+    unit : {"currency", "fraction", "percent", "days", "whole_days", "count", "ratio", \
+            "date", "text"}
         ``fraction`` is a share of one shown as percent; ``percent`` is already
         multiplied by 100; ``ratio`` is a plain number with two decimals (``4.20×``).
     currency : str, optional
@@ -252,12 +259,22 @@ def format_value(
         return format_percent(value, fraction=False, reason=reason)
     if unit == "days":
         return format_days(value, reason=reason)
+    if unit == "whole_days":
+        return format_days(value, decimals=0, reason=reason)
+    if unit == "overdue_days":
+        if not _is_missing(value) and float(value) <= 0:  # type: ignore[arg-type]
+            return "not yet due"
+        return format_days(value, decimals=0, reason=reason)
     if unit == "count":
         return format_count(value, reason=reason)
     if unit == "ratio":
         if _is_missing(value):
             return _missing(reason)
         return f"{float(value):,.2f}\u00d7"  # type: ignore[arg-type]
+    if unit == "ratio3":
+        if _is_missing(value):
+            return _missing(reason)
+        return f"{float(value):.3f}"  # type: ignore[arg-type]
     if unit == "date":
         return format_date(value, reason=reason)
     if _is_missing(value):
@@ -505,7 +522,17 @@ class Column:
     unit: str = "text"
 
 
-_NUMERIC_UNITS = {"currency", "fraction", "percent", "days", "count", "ratio"}
+_NUMERIC_UNITS = {
+    "currency",
+    "fraction",
+    "percent",
+    "days",
+    "whole_days",
+    "overdue_days",
+    "count",
+    "ratio",
+    "ratio3",
+}
 
 
 def _esc(value: object) -> str:
@@ -514,7 +541,7 @@ def _esc(value: object) -> str:
 
 def _table_html(
     headers: Sequence[tuple[str, bool]],
-    rows: Iterable[Sequence[tuple[str, bool]]],
+    rows: Iterable[Sequence[tuple[Any, ...]]],
     *,
     caption: str | None = None,
     css_class: str = "arf-table",
@@ -528,11 +555,16 @@ def _table_html(
     )
     body_rows = []
     for row in rows:
-        cells = "".join(
-            f'<td class="num">{_esc(v)}</td>' if num else f"<td>{_esc(v)}</td>"
-            for v, num in row
-        )
-        body_rows.append(f"<tr>{cells}</tr>")
+        cells = []
+        for cell in row:
+            # (text, numeric) or (text, numeric, extra css class)
+            text, num = cell[0], cell[1]
+            classes = " ".join(
+                c for c in ("num" if num else "", cell[2] if len(cell) > 2 else "") if c
+            )
+            attr = f' class="{_esc(classes)}"' if classes else ""
+            cells.append(f"<td{attr}>{_esc(text)}</td>")
+        body_rows.append(f"<tr>{''.join(cells)}</tr>")
     if not body_rows:
         body_rows.append(
             f'<tr><td class="empty" colspan="{len(headers)}">{_esc(empty)}</td></tr>'
@@ -664,20 +696,6 @@ def _missing_reasons(kpis: Mapping[str, Any]) -> Mapping[str, str]:
     return {}
 
 
-def _benchmark_text(
-    name: str, info: KpiInfo, benchmarks: Mapping[str, Any] | None, currency: str | None
-) -> str:
-    if not benchmarks or name not in benchmarks:
-        return ""
-    bench = benchmarks[name]
-    if isinstance(bench, Mapping):
-        value = bench.get("value", bench.get("median"))
-        source = bench.get("source") or bench.get("label")
-        text = format_value(value, info.unit, currency)
-        return f"{text} ({source})" if source else text
-    return format_value(bench, info.unit, currency)
-
-
 def kpi_table(
     kpis: Mapping[str, Any],
     *,
@@ -719,30 +737,86 @@ def kpi_table(
         names = [n for n in DEFAULT_KPI_ORDER if n in kpis or n in reasons]
     headers: list[tuple[str, bool]] = [("Measure", False), ("Value", True)]
     if previous is not None:
-        headers.append(("Change", True))
+        since = previous.get("as_of")
+        label = f"Change since {_long_date(since)}" if since else "Change"
+        headers.append((label, True))
     if benchmarks:
         headers.append(("Industry benchmark", True))
     headers.append(("What it means", False))
 
     rows = []
     text_rows = []
+    sources: dict[str, str] = {}
     for name in names:
         info = KPI_CATALOG.get(name, KpiInfo(name.replace("_", " "), "text", ""))
         value = _kpi_scalar(kpis, name)
         shown = format_value(value, info.unit, currency, reason=reasons.get(name))
-        row = [(info.label, False), (shown, True)]
+        row: list[tuple[Any, ...]] = [(info.label, False), (shown, True)]
         if previous is not None:
-            row.append((format_change(value, _kpi_scalar(previous, name), info), True))
+            before = _kpi_scalar(previous, name)
+            verdict = assess_change(value, before, info)
+            change = format_change(value, before, info, currency=currency)
+            if verdict in ("better", "worse"):
+                change = f"{change} ({verdict})"
+            row.append((change, True, f"arf-{verdict}" if verdict else ""))
         if benchmarks:
-            row.append((_benchmark_text(name, info, benchmarks, currency), True))
+            bench = benchmarks.get(name)
+            text = ""
+            if bench is not None:
+                raw = bench.get("value") if isinstance(bench, Mapping) else bench
+                text = format_value(raw, info.unit, currency)
+                source = bench.get("source") if isinstance(bench, Mapping) else None
+                if source:
+                    marks = sources.setdefault(str(source), "*" * (len(sources) + 1))
+                    text = f"{text}{marks}"
+            row.append((text, True))
         row.append((info.definition, False))
         rows.append(row)
         text_rows.append([info.label, shown])
-    markup = _table_html(headers, rows, caption=caption, css_class="arf-table arf-kpi")
+    note = None
+    if sources:
+        note = "Benchmarks: " + "; ".join(
+            f"{marks} {source}" for source, marks in sources.items()
+        )
+        note += (
+            " (published medians of surveyed companies; their formulas can differ "
+            "slightly from ours)."
+        )
+    markup = _table_html(
+        headers, rows, caption=caption, css_class="arf-table arf-kpi", note=note
+    )
     return HtmlFragment(markup, _text_table(["Measure", "Value"], text_rows))
 
 
-def format_change(current: object, previous: object, info: KpiInfo) -> str:
+def _long_date(value: object) -> str:
+    stamp = pd.Timestamp(value)  # type: ignore[arg-type]
+    return f"{stamp.day} {stamp.strftime('%b %Y')}"
+
+
+def assess_change(current: object, previous: object, info: KpiInfo) -> str | None:
+    """``"better"``, ``"worse"`` or ``"unchanged"`` for a KPI move (None if unknown).
+
+    Examples
+    --------
+    >>> assess_change(40.0, 42.0, KPI_CATALOG["dso"])
+    'better'
+    """
+    if info.better is None or _is_missing(current) or _is_missing(previous):
+        return None
+    delta = float(current) - float(previous)  # type: ignore[arg-type]
+    scale = {"fraction": 5e-4, "percent": 0.05, "days": 0.05}.get(info.unit, 0.5)
+    if abs(delta) < scale:
+        return "unchanged"
+    return "better" if (delta > 0) == (info.better == "higher") else "worse"
+
+
+def format_change(
+    current: object,
+    previous: object,
+    info: KpiInfo,
+    *,
+    currency: str | None = None,
+) -> str:
     """Describe the change from ``previous`` to ``current`` in the KPI's unit.
 
     Fractions change in percentage points (``+1.2 pts``), days in days, amounts in
@@ -765,7 +839,8 @@ def format_change(current: object, previous: object, info: KpiInfo) -> str:
     if info.unit == "days":
         return f"{delta:+,.1f} days"
     if info.unit == "currency":
-        return f"{delta:+,.0f}"
+        sign = "+" if delta >= 0 else "-"
+        return f"{sign}{format_amount(abs(delta), currency)}"
     if info.unit == "count":
         return f"{delta:+,.0f}"
     return f"{delta:+,.2f}"
@@ -853,23 +928,19 @@ def aging_table(
     return HtmlFragment(markup, text)
 
 
-def _pick(frame: pd.DataFrame, candidates: Sequence[str]) -> str | None:
-    for name in candidates:
-        if name in frame.columns:
-            return name
-    return None
+def _present(frame: pd.DataFrame, columns: Sequence[Column]) -> list[Column]:
+    """The columns whose key is in the frame (optional columns stay out)."""
+    return [c for c in columns if c.key in frame.columns]
 
 
-def _columns_present(
-    frame: pd.DataFrame, spec: Sequence[tuple[Sequence[str], str, str]]
-) -> list[Column]:
-    """Columns from ``(candidate keys, label, unit)`` specs whose key exists."""
-    out = []
-    for keys, label, unit in spec:
-        key = _pick(frame, keys)
-        if key is not None:
-            out.append(Column(key, label, unit))
-    return out
+STAGE_LABELS = {
+    "reminder": "Reminder (1–30 days overdue)",
+    "follow_up": "Follow-up (31–60 days)",
+    "escalation": "Escalation (61–90 days)",
+    "final_demand": "Final demand (over 90 days)",
+    "dispute": "In dispute",
+    "promise_to_pay": "Promised to pay",
+}
 
 
 def worklist_table(
@@ -879,52 +950,122 @@ def worklist_table(
     max_rows: int = 20,
     caption: str | None = "Prioritized collection worklist",
 ) -> HtmlFragment:
-    """The collector worklist: who to call first, how much, and why.
+    """The collector worklist: who to chase first, how much, why, and what to do.
 
     Parameters
     ----------
     worklist : DataFrame
-        ``arforecast.kpis.collector_worklist`` output, in priority order. Known
-        columns are shown when present: rank/priority, customer name and id,
-        portfolio, past-due and open amounts, oldest days past due, stage, reason,
-        next action.
+        ``arforecast.kpis.collector_worklist`` output, in priority order (``rank``,
+        ``name``, ``customer_id``, ``portfolio``, ``past_due_amount``,
+        ``oldest_days_past_due``, ``stage``, ``reasons``, ``next_action``).
     currency : str, optional
     max_rows : int, default=20
     caption : str, optional
     """
-    spec: list[tuple[Sequence[str], str, str]] = [
-        (("rank", "priority_rank"), "#", "count"),
-        (("name", "customer_name"), "Customer", "text"),
-        (("customer_id",), "Customer id", "text"),
-        (("portfolio",), "Portfolio", "text"),
-        (
-            ("past_due", "past_due_rc", "past_due_amount", "overdue"),
-            "Past due",
-            "currency",
-        ),
-        (
-            ("balance", "open_balance", "balance_rc", "open_ar"),
-            "Open balance",
-            "currency",
-        ),
-        (
-            ("max_days_past_due", "oldest_days_past_due", "days_past_due"),
-            "Oldest overdue",
-            "days",
-        ),
-        (("stage",), "Stage", "text"),
-        (("reason", "reasons"), "Why on the list", "text"),
-        (("next_action", "action"), "Next step", "text"),
+    frame = worklist.copy()
+    if "stage" in frame.columns:
+        frame["stage"] = frame["stage"].map(lambda s: STAGE_LABELS.get(s, s))
+    columns = [
+        Column("rank", "#", "count"),
+        Column("name", "Customer"),
+        Column("customer_id", "Id"),
+        Column("portfolio", "Portfolio"),
+        Column("past_due_amount", "Past due", "currency"),
+        Column("oldest_days_past_due", "Oldest overdue", "whole_days"),
+        Column("stage", "Stage"),
+        Column("reasons", "Why on the list"),
+        Column("next_action", "Next step"),
     ]
-    columns = _columns_present(worklist, spec)
     return frame_table(
-        worklist,
-        columns,
+        frame,
+        _present(frame, columns),
         currency=currency,
         caption=caption,
         max_rows=max_rows,
+        note="Ranked by past-due amount, weighted up for age, broken promises and "
+        "open disputes.",
         empty="No customer has an overdue balance.",
     )
+
+
+def overdue_invoices_table(
+    invoices: pd.DataFrame,
+    *,
+    currency: str | None = None,
+    max_rows: int = 15,
+    caption: str | None = "Largest overdue invoices",
+) -> HtmlFragment:
+    """The largest past-due invoices (``arforecast.kpis.top_overdue_invoices``)."""
+    frame = invoices.copy()
+    if "in_dispute" in frame.columns:
+        frame["in_dispute"] = frame["in_dispute"].map(
+            lambda v: "yes" if bool(v) else ""
+        )
+    columns = [
+        Column("invoice_id", "Invoice"),
+        Column("name", "Customer"),
+        Column("customer_id", "Id"),
+        Column("due_date", "Due", "date"),
+        Column("days_past_due", "Overdue by", "whole_days"),
+        Column("balance_rc", "Open amount", "currency"),
+        Column("in_dispute", "Disputed"),
+    ]
+    return frame_table(
+        frame,
+        _present(frame, columns),
+        currency=currency,
+        caption=caption,
+        max_rows=max_rows,
+        empty="No invoice is overdue.",
+    )
+
+
+def pipeline_table(
+    stages: Mapping[str, Mapping[str, Any]],
+    *,
+    currency: str | None = None,
+    actions: Mapping[str, str] | None = None,
+    caption: str | None = "Overdue accounts by collection stage",
+) -> HtmlFragment:
+    """Accounts and past-due amounts per collection stage, with the usual next step.
+
+    Parameters
+    ----------
+    stages : mapping
+        Stage → ``{"count": n, "amount": x}`` (``accounts_in_collections.stages``).
+    currency : str, optional
+    actions : mapping, optional
+        Stage → next step (``arforecast.kpis.NEXT_ACTIONS``).
+    caption : str, optional
+    """
+    rows = [
+        {
+            "stage": STAGE_LABELS.get(stage, stage),
+            "count": value.get("count"),
+            "amount": value.get("amount"),
+            "action": (actions or {}).get(stage, ""),
+        }
+        for stage, value in stages.items()
+    ]
+    total = {
+        "stage": "All overdue accounts",
+        "count": sum(int(r["count"] or 0) for r in rows),
+        "amount": sum(float(r["amount"] or 0.0) for r in rows),
+        "action": "",
+    }
+    columns = [
+        Column("stage", "Stage"),
+        Column("count", "Accounts", "count"),
+        Column("amount", "Past due", "currency"),
+    ]
+    if actions:
+        columns.append(Column("action", "Usual next step"))
+    frame = pd.DataFrame.from_records([*rows, total])
+    fragment = frame_table(frame, columns, currency=currency, caption=caption)
+    fragment.html = fragment.html.replace(
+        '<table class="arf-table">', '<table class="arf-table arf-total">', 1
+    )
+    return fragment
 
 
 def disputes_table(
@@ -934,22 +1075,25 @@ def disputes_table(
     max_rows: int = 15,
     caption: str | None = "Largest open disputes",
 ) -> HtmlFragment:
-    """Open disputed invoices, largest first (customer, invoice, amount, age)."""
-    spec: list[tuple[Sequence[str], str, str]] = [
-        (("name", "customer_name"), "Customer", "text"),
-        (("customer_id",), "Customer id", "text"),
-        (("invoice_id",), "Invoice", "text"),
-        (("balance_rc", "balance", "amount_rc", "amount"), "Open amount", "currency"),
-        (("days_past_due",), "Days past due", "days"),
-        (("dispute_opened", "opened", "date"), "Dispute opened", "date"),
-        (("days_in_dispute", "dispute_age_days"), "In dispute for", "days"),
+    """Open disputed invoices, largest first
+    (``arforecast.reporting.summary.open_disputes``)."""
+    columns = [
+        Column("name", "Customer"),
+        Column("customer_id", "Id"),
+        Column("invoice_id", "Invoice"),
+        Column("balance_rc", "Open amount", "currency"),
+        Column("days_past_due", "Overdue by", "overdue_days"),
+        Column("dispute_opened", "Dispute opened", "date"),
+        Column("days_in_dispute", "In dispute for", "whole_days"),
     ]
     return frame_table(
         disputes,
-        _columns_present(disputes, spec),
+        _present(disputes, columns),
         currency=currency,
         caption=caption,
         max_rows=max_rows,
+        note="A disputed invoice is one the customer has challenged (price, "
+        "delivery, quality); it is usually not paid until the dispute is resolved.",
         empty="No open disputes.",
     )
 
@@ -961,24 +1105,232 @@ def promises_table(
     max_rows: int = 15,
     caption: str | None = "Promises to pay",
 ) -> HtmlFragment:
-    """Promises to pay: who promised what by when, and whether it was kept."""
-    spec: list[tuple[Sequence[str], str, str]] = [
-        (("name", "customer_name"), "Customer", "text"),
-        (("customer_id",), "Customer id", "text"),
-        (("invoice_id",), "Invoice", "text"),
-        (("date", "promise_date"), "Promised on", "date"),
-        (("promised_date",), "Pay by", "date"),
-        (("promised_amount",), "Promised", "currency"),
-        (("paid", "paid_amount", "received"), "Received", "currency"),
-        (("status",), "Status", "text"),
+    """Promises to pay: who promised what by when, and whether it was kept
+    (``arforecast.reporting.summary.promises_to_pay``)."""
+    frame = promises.copy()
+    counts = ""
+    if "status" in frame.columns:
+        tally = frame["status"].value_counts()
+        counts = (
+            f"{len(frame):,} promises: {int(tally.get('broken', 0)):,} broken, "
+            f"{int(tally.get('open', 0)):,} still open, "
+            f"{int(tally.get('kept', 0)):,} kept. "
+        )
+        frame["status"] = frame["status"].map(
+            {"broken": "Broken", "open": "Open", "kept": "Kept"}
+        )
+    columns = [
+        Column("name", "Customer"),
+        Column("customer_id", "Id"),
+        Column("invoice_id", "Invoice"),
+        Column("date", "Promised on", "date"),
+        Column("promised_date", "To pay by", "date"),
+        Column("promised_amount", "Amount", "currency"),
+        Column("status", "Status"),
     ]
     return frame_table(
-        promises,
-        _columns_present(promises, spec),
+        frame,
+        _present(frame, columns),
         currency=currency,
         caption=caption,
         max_rows=max_rows,
+        note=f"{counts}Kept = the customer paid the promised amount by the promised "
+        "date plus 3 days; broken = that date passed without it.",
         empty="No promises to pay in the period.",
+    )
+
+
+def forecast_table(
+    frame: pd.DataFrame,
+    *,
+    currency: str | None = None,
+    label: str = "Week",
+    caption: str | None = None,
+) -> HtmlFragment:
+    """Forecast rows: period, expected receipts and the 80% and 95% ranges.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        ``CashForecast.weekly`` or ``.monthly`` (``start``, ``end``, ``expected``,
+        ``lo80``, ``hi80``, ``lo95``, ``hi95``).
+    currency : str, optional
+    label : str, default="Week"
+        Header of the period column.
+    caption : str, optional
+    """
+    rows = frame.copy()
+    rows["period"] = [
+        f"{pd.Timestamp(a):%d %b} – {pd.Timestamp(b):%d %b %Y}"
+        for a, b in zip(rows["start"], rows["end"], strict=False)
+    ]
+    total = {
+        "period": "Total",
+        "expected": float(rows["expected"].sum()),
+    }
+    rows = pd.concat([rows, pd.DataFrame([total])], ignore_index=True)
+    columns = [
+        Column("period", label),
+        Column("expected", "Expected", "currency"),
+        Column("lo80", "80% range from", "currency"),
+        Column("hi80", "80% range to", "currency"),
+        Column("lo95", "95% range from", "currency"),
+        Column("hi95", "95% range to", "currency"),
+    ]
+    fragment = frame_table(
+        rows,
+        columns,
+        currency=currency,
+        caption=caption,
+        note="80% range: receipts fall inside it 8 times out of 10; 95% range: 19 "
+        "times out of 20. Ranges of single periods do not add up to a range for "
+        "the total.",
+    )
+    fragment.html = fragment.html.replace(
+        '<table class="arf-table">', '<table class="arf-table arf-total">', 1
+    )
+    return fragment
+
+
+_MODEL_LABELS = {
+    "combined": "A weighted mix of the methods below",
+    "bottom_up": "Bottom-up: open invoices and expected new invoices",
+    "top_down": "Top-down: the trend of past weekly receipts",
+}
+
+
+def forecast_model_table(model: Mapping[str, Any]) -> HtmlFragment:
+    """ "Which model ran and why" from ``CashForecast.model``, in plain words."""
+    rows: list[dict[str, str]] = []
+    name = str(model.get("name", model.get("method", "")))
+    rows.append(
+        {
+            "what": "Forecast used",
+            "choice": _MODEL_LABELS.get(name, name.replace("_", " ")),
+            "why": str(model.get("reason", "")),
+        }
+    )
+    weights = model.get("weights") or {}
+    for band, mix in weights.items():
+        if isinstance(mix, Mapping):
+            parts = ", ".join(
+                f"{str(k).replace('_', ' ')} {float(v):.0%}" for k, v in mix.items()
+            )
+            rows.append(
+                {
+                    "what": f"Mix, {str(band).replace('_', ' ')}",
+                    "choice": parts,
+                    "why": "weights that best predicted earlier weeks",
+                }
+            )
+    bottom = model.get("bottom_up") or {}
+    if bottom:
+        rows.append(
+            {
+                "what": "Timing of open invoices",
+                "choice": str(bottom.get("timing", "")).replace("_", " "),
+                "why": str(bottom.get("reason", "")),
+            }
+        )
+    top = (model.get("top_down") or {}).get("weekly") or {}
+    if top:
+        rows.append(
+            {
+                "what": "Trend model",
+                "choice": str(top.get("name", "")).replace("_", " "),
+                "why": str(top.get("reason", "")),
+            }
+        )
+    intervals = model.get("intervals") or {}
+    for kind, text in intervals.items():
+        rows.append(
+            {"what": f"Ranges ({kind})", "choice": "from past errors", "why": str(text)}
+        )
+    return frame_table(
+        pd.DataFrame.from_records(rows, columns=["what", "choice", "why"]),
+        [Column("what", "Aspect"), Column("choice", "Choice"), Column("why", "Why")],
+        caption="Model used and why",
+    )
+
+
+def track_record_table(
+    summary: pd.DataFrame,
+    *,
+    currency: str | None = None,
+    caption: str | None = "How earlier forecasts did",
+) -> HtmlFragment:
+    """Per-origin accuracy (``cashflow.summarize_track_record``)."""
+    columns = [
+        Column("origin", "Forecast made on", "date"),
+        Column("weeks_observed", "Weeks seen so far", "count"),
+        Column("forecast", "Forecast for those weeks", "currency"),
+        Column("actual", "Actually received", "currency"),
+        Column("wape", "Typical weekly error", "fraction"),
+        Column("bias", "Over (+) / under (−)", "fraction"),
+        Column("coverage_80", "Weeks inside the 80% range", "fraction"),
+    ]
+    return frame_table(
+        summary,
+        _present(summary, columns),
+        currency=currency,
+        caption=caption,
+        note="Typical weekly error = sum of |forecast − actual| ÷ sum of actual "
+        "(WAPE). A well-calibrated forecast has about 80% of weeks inside its 80% "
+        "range.",
+        empty="No earlier forecasts to compare yet.",
+    )
+
+
+_METRIC_NOTE = (
+    "AUC: how well the model ranks invoices that get paid above those that do not "
+    "(0.5 = coin toss, 1 = perfect; higher is better). Brier score and log loss: "
+    "the error of the stated probabilities (lower is better). Baselines: the "
+    "historical payment rate of the invoice's aging bucket, and the customer's own "
+    "past rate."
+)
+
+
+def backtest_table(
+    horizons: Mapping[str, Mapping[str, Any]],
+    *,
+    caption: str | None = "Payment model accuracy, by horizon",
+) -> HtmlFragment:
+    """Model vs baselines per horizon (``backtest_payments(...)["horizons"]``)."""
+    rows = []
+    names = {
+        "model": "Payment model",
+        "aging_bucket": "Baseline: aging bucket rate",
+        "customer_history": "Baseline: customer's own history",
+    }
+    for horizon, entry in horizons.items():
+        scores = {"model": entry.get("model") or {}}
+        scores.update(entry.get("baselines") or {})
+        for key, metrics in scores.items():
+            rows.append(
+                {
+                    "horizon": f"Paid within {horizon} days",
+                    "who": names.get(key, key),
+                    "auc": metrics.get("auc"),
+                    "brier": metrics.get("brier"),
+                    "log_loss": metrics.get("log_loss"),
+                    "n": metrics.get("n"),
+                }
+            )
+    return frame_table(
+        pd.DataFrame.from_records(
+            rows, columns=["horizon", "who", "auc", "brier", "log_loss", "n"]
+        ),
+        [
+            Column("horizon", "Question"),
+            Column("who", "Predictor"),
+            Column("auc", "AUC", "ratio3"),
+            Column("brier", "Brier score", "ratio3"),
+            Column("log_loss", "Log loss", "ratio3"),
+            Column("n", "Invoices tested", "count"),
+        ],
+        caption=caption,
+        note=_METRIC_NOTE,
+        empty="The history is too short to test the payment model.",
     )
 
 
