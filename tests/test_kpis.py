@@ -666,6 +666,7 @@ def test_json_buckets_add_up_to_rounded_open_ar():
         out["unapplied_credit"] * 100
     )
     assert cents == round(out["open_ar"] * 100)
+    assert out["aging"]["current"] == out["current_ar"]
 
 
 def test_frame_has_one_row_and_flat_columns(pinned):

@@ -357,9 +357,9 @@ def kpis_to_dict(result: KpiResult) -> dict[str, Any] | list[dict[str, Any]]:
     Notes
     -----
     JSON-safe: dates ISO, missing values None, amounts and days rounded to
-    2 decimals, rates to 4, CEI (a percentage) and turnover to 2. Aging
-    buckets are rounded so that they and the unapplied credit still add up to
-    the rounded ``open_ar`` to the cent.
+    2 decimals, rates to 4, CEI (a percentage) and turnover to 2. ``open_ar``
+    is the sum of the rounded buckets and unapplied credit, so the identity
+    holds to the cent in the JSON too.
     """
     if result.by is None:
         return _result_dict(result)
@@ -465,7 +465,7 @@ def _build_results(
         reasons[name] = np.broadcast_to(np.asarray(reason, dtype=object), value.shape)
 
     put("open_ar", open_ar, "")
-    put("current_ar", current, "")
+    put("current_ar", aging[:, 0] if basis == "due_date" else current, "")
     put("dso", _safe(open_ar, net, days), _sales_reason(net))
     cb = np.append(out.countback, out.overall_countback)
     cb_status = np.append(out.countback_status, out.overall_countback_status)
@@ -617,17 +617,15 @@ def _round(value: float | None, decimals: int) -> float | None:
 
 
 def _rounded_aging(result: KpiResult) -> tuple[dict[str, float], float, float]:
-    """Aging, unapplied credit and open AR in cents, buckets adjusted so that
-    the rounded parts add up to the rounded total."""
+    """Aging and unapplied credit rounded to the cent, and open AR as the sum of
+    those cents, so the JSON identity holds exactly and ``aging.current`` equals
+    ``current_ar`` (open AR may differ from its own rounding by a few cents)."""
     labels = list(result.aging)
     parts = np.array([*result.aging.values(), result.unapplied_credit])
     cents = np.round(parts * 100.0)
-    total = round(float(result.kpis["open_ar"]) * 100.0)
-    residual = total - cents.sum()
-    if residual and len(labels):
-        cents[int(np.argmax(np.abs(parts[:-1])))] += residual
     values = [float(c) / 100.0 + 0.0 for c in cents]
-    return dict(zip(labels, values[:-1], strict=True)), values[-1], total / 100.0
+    total = float(cents.sum()) / 100.0 + 0.0
+    return dict(zip(labels, values[:-1], strict=True)), values[-1], total
 
 
 def _result_dict(result: KpiResult) -> dict[str, Any]:
