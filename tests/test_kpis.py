@@ -170,6 +170,14 @@ def test_countback_walks_months_back(open_ar, sales, expected, status):
         assert np.isnan(values[0])
 
 
+def test_countback_treats_amounts_within_half_a_cent_as_equal():
+    # 3247.14 - 3135.02 is 112.1199999... in floating point: still the whole month
+    values, status = countback_dso_vector(
+        np.array([3247.14]), np.array([[3135.02, 112.12]]), np.array([13, 31])
+    )
+    assert (values[0], status[0]) == (44.0, 0)
+
+
 def test_countback_partial_first_month_counts_elapsed_days():
     as_of = pd.Timestamp("2023-03-15")
     days = month_days_back(as_of, 2)

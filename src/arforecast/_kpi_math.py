@@ -44,6 +44,9 @@ AgingBasis = Literal["due_date", "invoice_date"]
 #: Inclusive upper bounds (days) of every bucket but the last.
 DEFAULT_AGING_EDGES: tuple[int, ...] = (30, 60, 90, 120)
 
+#: Amounts this close (half a cent) count as equal in the countback walk.
+COUNTBACK_TOLERANCE = 0.005
+
 #: Days after the promised date that a payment still keeps a promise.
 PROMISE_GRACE_DAYS = 3
 
@@ -419,6 +422,7 @@ def countback_dso_vector(
     Walking back from the newest month: while the remaining AR covers the month's
     net sales (or that month's sales are ≤ 0), subtract them and add the month's
     days; in the first month they do not cover, add remainder / sales × days.
+    Amounts within half a cent of each other count as equal.
     """
     rem = np.asarray(open_ar, dtype=float).copy()
     sales = np.asarray(monthly_sales, dtype=float).reshape(rem.shape[0], -1)
@@ -427,21 +431,24 @@ def countback_dso_vector(
     status = np.zeros(rem.shape, dtype=np.int8)
     days = np.zeros(rem.shape)
 
-    status[rem < 0] = 1
-    values[rem == 0] = 0.0
-    active = rem > 0
+    # amounts within half a cent count as equal, so that the same AR summed in
+    # another order (overall vs per group) takes the same branch
+    tol = COUNTBACK_TOLERANCE
+    status[rem < -tol] = 1
+    values[np.abs(rem) <= tol] = 0.0
+    active = rem > tol
 
     for m in range(n_months):
         if not active.any():
             break
         s = sales[:, m]
         month = float(month_days[m])
-        partial = active & (s > 0) & (rem < s)
+        partial = active & (s > tol) & (rem < s - tol)
         values[partial] = days[partial] + rem[partial] / s[partial] * month
         active &= ~partial
         days[active] += month
         rem[active] -= s[active]
-        exhausted = active & (rem <= 0)
+        exhausted = active & (rem <= tol)
         values[exhausted] = days[exhausted]
         active &= ~exhausted
 
