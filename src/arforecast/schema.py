@@ -7,7 +7,7 @@ import logging
 import math
 import re
 import reprlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -564,9 +564,12 @@ def parse_bools(
     text = _as_text(series)
     if pd.api.types.is_numeric_dtype(series.dtype):
         text = text.str.replace(r"\.0$", "", regex=True)
-    flags = text.str.lower().astype(object).map(table)
+    # a flag column has a handful of distinct values: look each up once
+    codes, uniques = pd.factorize(text, use_na_sentinel=True)
+    lookup = [table.get(str(u).lower(), np.nan) for u in uniques] + [np.nan]
+    flags = pd.Series(np.array(lookup, dtype=object)[codes], index=series.index)
     bad = flags.isna() & text.notna()
-    return flags.astype(object), bad.astype(bool)
+    return flags, bad.astype(bool)
 
 
 # --------------------------------------------------------------------------------------
@@ -585,6 +588,7 @@ class _State:
     keep: np.ndarray
     rows_read: int
     header: np.ndarray | None = None
+    invoice_positions: np.ndarray | None = None
 
     def col(self, column: str) -> str:
         return self.src.get(column, column)
@@ -613,25 +617,41 @@ def _fmt_value(value: object) -> str | None:
     return str(value)
 
 
-def _lookup(keys: pd.Series, invoices: pd.DataFrame, column: str) -> pd.Series:
-    """``invoices[column]`` for each invoice_id in ``keys`` (missing where unknown)."""
-    unique = invoices.drop_duplicates("invoice_id")
-    position = pd.Index(unique["invoice_id"]).get_indexer(keys)
-    found = pd.Series(position >= 0, index=keys.index)
-    values = (
-        unique[column].iloc[np.where(position >= 0, position, 0)]
-        if len(unique)
-        else None
-    )
-    if values is None:
-        return pd.Series(np.nan, index=keys.index, dtype=object)
-    return _replace(pd.Series(values.to_numpy(), index=keys.index), ~found, np.nan)
+def _normalise_codes(values: pd.Series, normalise: Callable[[str], str]) -> pd.Series:
+    """Apply ``normalise`` to each distinct value of a low-cardinality text column.
+
+    Returns an object column; the work is per distinct value, not per row.
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = np.array([normalise(str(u)) for u in uniques] + [np.nan], dtype=object)
+    return pd.Series(mapped[codes], index=values.index, dtype=object)
+
+
+def _take(values: pd.Series, position: np.ndarray, index: pd.Index) -> pd.Series:
+    """``values`` at ``position`` (missing where the position is -1)."""
+    found = position >= 0
+    if len(values) == 0:
+        return pd.Series(np.nan, index=index, dtype=object)
+    taken = pd.Series(values.iloc[np.where(found, position, 0)].to_numpy(), index=index)
+    return _replace(taken, ~found, np.nan)
 
 
 class _Validator:
     def __init__(self, negative_invoices: str) -> None:
         self.negative_invoices = negative_invoices
         self.findings: list[Finding] = []
+        self._invoice_index: tuple[int, pd.Index] | None = None
+
+    def positions(self, state: _State, invoices: pd.DataFrame) -> np.ndarray:
+        """Position in ``invoices`` of each row's invoice_id (-1: unknown), cached."""
+        if state.invoice_positions is None:
+            # one hash table of the invoice ids serves every table
+            if self._invoice_index is None or self._invoice_index[0] != id(invoices):
+                ids = invoices["invoice_id"].to_numpy(dtype=object)
+                self._invoice_index = (id(invoices), pd.Index(ids))
+            keys = state.frame["invoice_id"].to_numpy(dtype=object)
+            state.invoice_positions = self._invoice_index[1].get_indexer(keys)
+        return state.invoice_positions
 
     # -- finding helpers ---------------------------------------------------------------
     def add(
@@ -765,11 +785,14 @@ class _Validator:
         if kind == "str":
             values = _as_text(raw)
             if column == "kind":
-                values = values.str.lower().str.replace(r"[\s\-]+", "_", regex=True)
+                values = _normalise_codes(
+                    values, lambda v: re.sub(r"[\s\-]+", "_", v.lower())
+                )
             elif column == "currency":
-                values = values.str.upper()
-            # object columns of str: joins and isin on them are fast in pandas 2 and 3
-            values = values.astype(object)
+                values = _normalise_codes(values, str.upper)
+            else:
+                # object columns of str: joins and isin on them are fast in pandas 2 and 3
+                values = values.astype(object)
             bad = np.zeros(len(raw), bool)
         elif kind == "date":
             values, bad_s = parse_dates(raw)
@@ -882,7 +905,8 @@ class _Validator:
         if invoices is None or "invoice_id" not in state.frame:
             return
         ids = state.frame["invoice_id"]
-        mask = (ids.notna() & ~ids.isin(invoices["invoice_id"])).to_numpy() & state.keep
+        unknown = self.positions(state, invoices) < 0
+        mask = ids.notna().to_numpy() & unknown & state.keep
         what = {"payments": "payment", "adjustments": "adjustment"}.get(state.name)
         if what is None:
             tail = "the activity is kept without an invoice"
@@ -911,7 +935,8 @@ class _Validator:
         if state.name == "invoices":
             known = cur[~missing & state.keep]
         elif invoices is not None:
-            from_invoice = _lookup(state.frame["invoice_id"], invoices, "currency")
+            position = self.positions(state, invoices)
+            from_invoice = _take(invoices["currency"], position, cur.index)
             cur = _replace(cur, missing, from_invoice)
             known = invoices["currency"]
         still = cur.isna().to_numpy() & state.keep
@@ -1034,7 +1059,8 @@ class _Validator:
         frame = state.frame
         self.unknown_invoices(state, invoices)
         if invoices is not None:
-            invoice_date = _lookup(frame["invoice_id"], invoices, "invoice_date")
+            position = self.positions(state, invoices)
+            invoice_date = _take(invoices["invoice_date"], position, frame.index)
             early = (frame["payment_date"] < invoice_date).to_numpy() & state.keep
             self.add(
                 "warning",
