@@ -760,8 +760,8 @@ def track_record_chart(
     *,
     currency: str | None = None,
     title: str = "Track record: earlier forecasts against what came in",
-    subtitle: str | None = "Each point is one week; bars show the 80% range "
-    "forecast at the time.",
+    subtitle: str | None = "Each week that has passed, with the latest forecast "
+    "made before it and its 80% range.",
 ) -> Figure:
     """Forecast (with 80% range) vs actual receipts for weeks already past.
 
@@ -781,6 +781,8 @@ def track_record_chart(
     _require(track, [date_col, "forecast", "actual"], "track_record_chart")
     frame = track.copy()
     frame[date_col] = _dates(frame[date_col])
+    if "actual" in frame.columns:
+        frame = frame[frame["actual"].notna()]
     if "origin" in frame.columns:
         frame = frame.sort_values(["origin", date_col]).drop_duplicates(
             date_col, keep="last"
@@ -867,65 +869,90 @@ def _reliability_columns(table: pd.DataFrame) -> tuple[str, str, str | None]:
 def reliability_chart(
     tables: Mapping[Any, pd.DataFrame],
     *,
-    title: str = "Payment model reliability: predicted vs observed",
-    subtitle: str | None = "On the diagonal = the predicted chance of payment came "
-    "true as often as stated.",
+    title: str = "Payment predictions: stated chance vs what happened",
+    subtitle: str | None = "One panel per question. On the dotted diagonal, "
+    "invoices given a 70% chance were paid 70% of the time; dot size = invoices.",
 ) -> Figure:
-    """Reliability diagram, one line per horizon.
+    """Reliability diagram, one small panel per horizon.
 
     Parameters
     ----------
     tables : mapping
         Horizon in days → reliability table with a predicted-probability column
-        (``mean_predicted``) and an observed-rate column (``observed``), optionally a
-        count column (``n``) that sets marker sizes.
+        (``mean_predicted``) and an observed-rate column (``observed_rate``),
+        optionally a count column (``count``) that sets the dot sizes.
 
     Returns
     -------
     Figure
+        The first panel carries the title; every panel has labelled axes.
     """
-    fig, ax = _new_figure(4.0)
-    colours = [
-        PALETTE[c] for c in ("blue", "orange", "green", "vermillion", "purple", "sky")
-    ]
-    ax.plot(
-        [0, 1],
-        [0, 1],
-        color=PALETTE["grey"],
-        linestyle=":",
-        linewidth=1,
-        label="Perfect",
-    )
-    for i, (horizon, table) in enumerate(tables.items()):
-        if table is None or table.empty:
+    items = [(h, t) for h, t in tables.items() if t is not None]
+    n = max(len(items), 1)
+    cols = min(n, 3)
+    rows = int(np.ceil(n / cols))
+    lines = textwrap.wrap(subtitle, 88) if subtitle else []
+    header_in = 0.3 + 0.16 * len(lines)
+    with matplotlib.rc_context(_RC):
+        fig = Figure(
+            figsize=(FIG_WIDTH_IN, header_in + 2.2 * rows),
+            dpi=100,
+            layout="constrained",
+        )
+        FigureCanvasAgg(fig)
+        grid = fig.add_gridspec(
+            rows + 1, cols, height_ratios=[header_in] + [2.2] * rows
+        )
+        header = fig.add_subplot(grid[0, :])
+        axes = np.array(
+            [
+                [fig.add_subplot(grid[r + 1, c]) for c in range(cols)]
+                for r in range(rows)
+            ]
+        )
+    header.axis("off")
+    header.set_title(title, loc="left", fontsize=11, fontweight="bold", pad=0)
+    if lines:
+        header.text(
+            0.0,
+            1.0,
+            "\n".join(lines),
+            transform=header.transAxes,
+            ha="left",
+            va="top",
+            fontsize=8.5,
+            color="#555555",
+        )
+    flat = list(axes.ravel())
+    for i, ax in enumerate(flat):
+        _style_axes(ax)
+        if i >= len(items):
+            ax.set_visible(False)
             continue
-        pred, obs, count = _reliability_columns(table)
-        sizes = None
-        if count is not None:
-            n = table[count].astype(float).to_numpy()
-            sizes = 12 + 60 * n / max(float(n.max()), 1.0)
-        colour = colours[i % len(colours)]
-        ax.plot(
-            table[pred].astype(float),
-            table[obs].astype(float),
-            color=colour,
-            linewidth=1.2,
-        )
-        ax.scatter(
-            table[pred].astype(float),
-            table[obs].astype(float),
-            s=sizes,
-            color=colour,
-            label=f"Paid within {horizon} days",
-            zorder=3,
-        )
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    ax.xaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
-    ax.yaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
-    ax.set_xlabel("Predicted chance of payment (%)")
-    ax.set_ylabel("Share actually paid (%)")
-    ax.grid(axis="x", color="#E6E6E6", linewidth=0.8)
-    ax.legend(loc="upper left", fontsize=8, frameon=False)
-    _title(ax, title, subtitle)
+        horizon, table = items[i]
+        ax.plot([0, 1], [0, 1], color=PALETTE["grey"], linestyle=":", linewidth=1)
+        if not table.empty:
+            pred, obs, count = _reliability_columns(table)
+            sizes = None
+            if count is not None:
+                weights = table[count].astype(float).to_numpy()
+                sizes = 8 + 50 * weights / max(float(weights.max()), 1.0)
+            x = table[pred].astype(float)
+            y = table[obs].astype(float)
+            ax.plot(x, y, color=PALETTE["blue"], linewidth=1.2)
+            ax.scatter(x, y, s=sizes, color=PALETTE["blue"], zorder=3)
+        else:
+            ax.text(0.5, 0.5, "no test data", ha="center", va="center", fontsize=8)
+        ax.set_title(f"Paid within {horizon} days", loc="left", fontsize=9, pad=3)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xticks([0, 0.5, 1])
+        ax.set_yticks([0, 0.5, 1])
+        ax.xaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
+        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
+        ax.grid(axis="x", color="#E6E6E6", linewidth=0.8)
+        ax.set_xlabel("Stated chance (%)")
+        ax.set_ylabel("Share paid (%)" if i % cols == 0 else "")
+        if i % cols:
+            ax.tick_params(labelleft=False)
     return fig

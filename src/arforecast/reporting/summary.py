@@ -798,7 +798,7 @@ def build_executive_summary(
         forecast = forecast_cash(ledger, stamp, weeks=weeks, random_state=random_state)
     weekly = forecast.weekly
     expected = float(weekly["expected"].sum())
-    lo80, hi80 = _total_interval(weekly)
+    lo80, hi80 = tables.combined_range(weekly)
     history = weekly_receipts(ledger, stamp, weeks=weeks)
     last = float(history["actual"].sum())
     cash_item = {
@@ -891,22 +891,6 @@ def build_executive_summary(
         data_quality=quality,
         provenance=provenance,
     )
-
-
-def _total_interval(weekly: pd.DataFrame) -> tuple[float, float]:
-    """An 80% range for the total of the weeks.
-
-    Weekly bounds do not add up (errors partly cancel); this treats the weeks'
-    errors as independent, normal and symmetric around ``expected``, which gives
-    the total's half-width as the root of the summed squared weekly half-widths.
-    """
-    expected = weekly["expected"].astype(float)
-    lower = np.clip(expected - weekly["lo80"].astype(float), 0.0, None)
-    upper = np.clip(weekly["hi80"].astype(float) - expected, 0.0, None)
-    total = float(expected.sum())
-    lo = total - float(np.sqrt((lower**2).sum()))
-    hi = total + float(np.sqrt((upper**2).sum()))
-    return max(lo, 0.0), hi
 
 
 def _model_notes(model: Mapping[str, Any]) -> list[str]:

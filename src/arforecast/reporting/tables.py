@@ -20,10 +20,12 @@ from __future__ import annotations
 import html
 import logging
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 logger = logging.getLogger(__name__)
@@ -36,6 +38,7 @@ __all__ = [
     "KpiInfo",
     "aging_table",
     "backtest_table",
+    "combined_range",
     "definitions_list",
     "disputes_table",
     "findings_table",
@@ -251,6 +254,8 @@ def format_value(
     str
         Plain text (not yet HTML-escaped).
     """
+    if isinstance(value, str) and value == "":
+        return ""
     if unit == "currency":
         return format_amount(value, currency, reason=reason)
     if unit == "fraction":
@@ -563,7 +568,8 @@ def _table_html(
                 c for c in ("num" if num else "", cell[2] if len(cell) > 2 else "") if c
             )
             attr = f' class="{_esc(classes)}"' if classes else ""
-            cells.append(f"<td{attr}>{_esc(text)}</td>")
+            inner = text.html if isinstance(text, HtmlFragment) else _esc(text)
+            cells.append(f"<td{attr}>{inner}</td>")
         body_rows.append(f"<tr>{''.join(cells)}</tr>")
     if not body_rows:
         body_rows.append(
@@ -729,20 +735,22 @@ def kpi_table(
     Returns
     -------
     HtmlFragment
-        The table; the "What it means" column sits beside each value.
+        The table; each measure's plain-language definition sits under its name.
     """
     currency = currency or kpis.get("currency")
     reasons = _missing_reasons(kpis)
     if names is None:
         names = [n for n in DEFAULT_KPI_ORDER if n in kpis or n in reasons]
-    headers: list[tuple[str, bool]] = [("Measure", False), ("Value", True)]
+    headers: list[tuple[str, bool]] = [
+        ("Measure and what it means", False),
+        ("Value", True),
+    ]
     if previous is not None:
         since = previous.get("as_of")
         label = f"Change since {_long_date(since)}" if since else "Change"
         headers.append((label, True))
     if benchmarks:
         headers.append(("Industry benchmark", True))
-    headers.append(("What it means", False))
 
     rows = []
     text_rows = []
@@ -751,7 +759,12 @@ def kpi_table(
         info = KPI_CATALOG.get(name, KpiInfo(name.replace("_", " "), "text", ""))
         value = _kpi_scalar(kpis, name)
         shown = format_value(value, info.unit, currency, reason=reasons.get(name))
-        row: list[tuple[Any, ...]] = [(info.label, False), (shown, True)]
+        measure = HtmlFragment(
+            f'<span class="arf-measure">{_esc(info.label)}</span>'
+            f'<span class="arf-def">{_esc(info.definition)}</span>',
+            info.label,
+        )
+        row: list[tuple[Any, ...]] = [(measure, False), (shown, True)]
         if previous is not None:
             before = _kpi_scalar(previous, name)
             verdict = assess_change(value, before, info)
@@ -770,7 +783,6 @@ def kpi_table(
                     marks = sources.setdefault(str(source), "*" * (len(sources) + 1))
                     text = f"{text}{marks}"
             row.append((text, True))
-        row.append((info.definition, False))
         rows.append(row)
         text_rows.append([info.label, shown])
     note = None
@@ -843,7 +855,7 @@ def format_change(
         return f"{sign}{format_amount(abs(delta), currency)}"
     if info.unit == "count":
         return f"{delta:+,.0f}"
-    return f"{delta:+,.2f}"
+    return f"{delta:+,.2f}\u00d7" if info.unit == "ratio" else f"{delta:+,.2f}"
 
 
 AGING_LABELS = {
@@ -1140,6 +1152,36 @@ def promises_table(
     )
 
 
+def combined_range(
+    frame: pd.DataFrame, lower: str = "lo80", upper: str = "hi80"
+) -> tuple[float, float]:
+    """A range for the total of several periods' forecasts.
+
+    Period ranges do not add up (over- and under-shoots partly cancel). Treating
+    the periods' deviations as independent, each side's half-width is the square
+    root of the summed squared half-widths of the periods.
+
+    Returns
+    -------
+    (float, float)
+        Lower (not below 0) and upper bound of the total.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"expected": [10.0, 10.0], "lo80": [7.0, 6.0],
+    ...                   "hi80": [13.0, 14.0]})
+    >>> combined_range(f)
+    (15.0, 25.0)
+    """
+    expected = frame["expected"].astype(float)
+    below = np.clip(expected - frame[lower].astype(float), 0.0, None)
+    above = np.clip(frame[upper].astype(float) - expected, 0.0, None)
+    total = float(expected.sum())
+    low = total - float(np.sqrt((below**2).sum()))
+    high = total + float(np.sqrt((above**2).sum()))
+    return max(low, 0.0), high
+
+
 def forecast_table(
     frame: pd.DataFrame,
     *,
@@ -1153,20 +1195,37 @@ def forecast_table(
     ----------
     frame : DataFrame
         ``CashForecast.weekly`` or ``.monthly`` (``start``, ``end``, ``expected``,
-        ``lo80``, ``hi80``, ``lo95``, ``hi95``).
+        ``lo80``, ``hi80``, ``lo95``, ``hi95``; a ``month`` column labels months).
     currency : str, optional
     label : str, default="Week"
         Header of the period column.
     caption : str, optional
+
+    Notes
+    -----
+    The total row's ranges come from `combined_range`.
     """
     rows = frame.copy()
-    rows["period"] = [
-        f"{pd.Timestamp(a):%d %b} – {pd.Timestamp(b):%d %b %Y}"
-        for a, b in zip(rows["start"], rows["end"], strict=False)
-    ]
+    if "month" in rows.columns:
+        rows["period"] = [
+            pd.Timestamp(a).strftime("%b %Y")
+            + ("" if pd.Timestamp(a).day == 1 else f" (from {pd.Timestamp(a):%d %b})")
+            for a in rows["start"]
+        ]
+    else:
+        rows["period"] = [
+            f"{pd.Timestamp(a):%d %b} – {pd.Timestamp(b):%d %b %Y}"
+            for a, b in zip(rows["start"], rows["end"], strict=False)
+        ]
+    lo80, hi80 = combined_range(frame, "lo80", "hi80")
+    lo95, hi95 = combined_range(frame, "lo95", "hi95")
     total = {
         "period": "Total",
         "expected": float(rows["expected"].sum()),
+        "lo80": lo80,
+        "hi80": hi80,
+        "lo95": lo95,
+        "hi95": hi95,
     }
     rows = pd.concat([rows, pd.DataFrame([total])], ignore_index=True)
     columns = [
@@ -1183,8 +1242,8 @@ def forecast_table(
         currency=currency,
         caption=caption,
         note="80% range: receipts fall inside it 8 times out of 10; 95% range: 19 "
-        "times out of 20. Ranges of single periods do not add up to a range for "
-        "the total.",
+        "times out of 20. The total's ranges assume the periods vary independently "
+        "(single periods' ranges do not add up).",
     )
     fragment.html = fragment.html.replace(
         '<table class="arf-table">', '<table class="arf-table arf-total">', 1
@@ -1197,9 +1256,29 @@ _MODEL_LABELS = {
     "bottom_up": "Bottom-up: open invoices and expected new invoices",
     "top_down": "Top-down: the trend of past weekly receipts",
 }
+_COMPONENT_LABELS = {
+    "bottom_up": "bottom-up (invoice by invoice)",
+    "bottom_up_empirical": "bottom-up with historical timing",
+    "top_down": "top-down trend",
+    "trailing_mean": "recent weekly average",
+    "seasonal_naive": "same week a year earlier",
+    "last_value": "last week repeated",
+}
 
 
-def forecast_model_table(model: Mapping[str, Any]) -> HtmlFragment:
+def _band_label(band: str) -> str:
+    match = re.fullmatch(r"weeks_(\d+)_(\d+)", band)
+    if match:
+        return f"weeks {match.group(1)}–{match.group(2)}"
+    match = re.fullmatch(r"weeks_(\d+)_plus", band)
+    if match:
+        return f"week {match.group(1)} onwards"
+    return band.replace("_", " ")
+
+
+def forecast_model_table(
+    model: Mapping[str, Any], *, caption: str | None = None
+) -> HtmlFragment:
     """ "Which model ran and why" from ``CashForecast.model``, in plain words."""
     rows: list[dict[str, str]] = []
     name = str(model.get("name", model.get("method", "")))
@@ -1214,21 +1293,27 @@ def forecast_model_table(model: Mapping[str, Any]) -> HtmlFragment:
     for band, mix in weights.items():
         if isinstance(mix, Mapping):
             parts = ", ".join(
-                f"{str(k).replace('_', ' ')} {float(v):.0%}" for k, v in mix.items()
+                f"{_COMPONENT_LABELS.get(str(k), str(k).replace('_', ' '))} "
+                f"{float(v):.0%}"
+                for k, v in mix.items()
             )
             rows.append(
                 {
-                    "what": f"Mix, {str(band).replace('_', ' ')}",
+                    "what": f"Mix for {_band_label(str(band))}",
                     "choice": parts,
-                    "why": "weights that best predicted earlier weeks",
+                    "why": "the weights that best predicted earlier weeks",
                 }
             )
     bottom = model.get("bottom_up") or {}
     if bottom:
+        timing = str(bottom.get("timing", ""))
         rows.append(
             {
-                "what": "Timing of open invoices",
-                "choice": str(bottom.get("timing", "")).replace("_", " "),
+                "what": "When open invoices get paid",
+                "choice": {
+                    "model": "payment model (per invoice)",
+                    "empirical": "historical payment delays",
+                }.get(timing, timing.replace("_", " ")),
                 "why": str(bottom.get("reason", "")),
             }
         )
@@ -1244,12 +1329,16 @@ def forecast_model_table(model: Mapping[str, Any]) -> HtmlFragment:
     intervals = model.get("intervals") or {}
     for kind, text in intervals.items():
         rows.append(
-            {"what": f"Ranges ({kind})", "choice": "from past errors", "why": str(text)}
+            {
+                "what": f"Ranges ({kind})",
+                "choice": "from the errors of past forecasts",
+                "why": str(text),
+            }
         )
     return frame_table(
         pd.DataFrame.from_records(rows, columns=["what", "choice", "why"]),
         [Column("what", "Aspect"), Column("choice", "Choice"), Column("why", "Why")],
-        caption="Model used and why",
+        caption=caption,
     )
 
 
@@ -1282,52 +1371,56 @@ def track_record_table(
 
 
 _METRIC_NOTE = (
-    "AUC: how well the model ranks invoices that get paid above those that do not "
-    "(0.5 = coin toss, 1 = perfect; higher is better). Brier score and log loss: "
-    "the error of the stated probabilities (lower is better). Baselines: the "
-    "historical payment rate of the invoice's aging bucket, and the customer's own "
-    "past rate."
+    "AUC: how well the predictions rank invoices that get paid above those that do "
+    "not (0.5 = coin toss, 1 = perfect; higher is better). Brier score: the average "
+    "squared error of the stated chances (0 = perfect; lower is better). The two "
+    "rules of thumb: the historical payment rate of invoices as overdue as this "
+    "one (aging rule), and the customer's own past rate (own history). Log loss "
+    "is in the JSON output of `arforecast backtest`."
 )
 
 
 def backtest_table(
     horizons: Mapping[str, Mapping[str, Any]],
     *,
-    caption: str | None = "Payment model accuracy, by horizon",
+    caption: str | None = "Payment model accuracy, by question",
 ) -> HtmlFragment:
-    """Model vs baselines per horizon (``backtest_payments(...)["horizons"]``)."""
+    """Model vs baselines per horizon (``backtest_payments(...)["horizons"]``).
+
+    One row per horizon: AUC and Brier score of the payment model and of the two
+    baselines, and the number of invoices tested.
+    """
     rows = []
-    names = {
-        "model": "Payment model",
-        "aging_bucket": "Baseline: aging bucket rate",
-        "customer_history": "Baseline: customer's own history",
-    }
     for horizon, entry in horizons.items():
-        scores = {"model": entry.get("model") or {}}
-        scores.update(entry.get("baselines") or {})
-        for key, metrics in scores.items():
-            rows.append(
-                {
-                    "horizon": f"Paid within {horizon} days",
-                    "who": names.get(key, key),
-                    "auc": metrics.get("auc"),
-                    "brier": metrics.get("brier"),
-                    "log_loss": metrics.get("log_loss"),
-                    "n": metrics.get("n"),
-                }
-            )
+        model = entry.get("model") or {}
+        base = entry.get("baselines") or {}
+        aging = base.get("aging_bucket") or {}
+        own = base.get("customer_history") or {}
+        rows.append(
+            {
+                "horizon": f"Paid within {horizon} days?",
+                "auc": model.get("auc"),
+                "auc_aging": aging.get("auc"),
+                "auc_own": own.get("auc"),
+                "brier": model.get("brier"),
+                "brier_aging": aging.get("brier"),
+                "brier_own": own.get("brier"),
+                "n": model.get("n"),
+            }
+        )
+    columns = [
+        Column("horizon", "Question"),
+        Column("auc", "AUC: model", "ratio3"),
+        Column("auc_aging", "AUC: aging rule", "ratio3"),
+        Column("auc_own", "AUC: own history", "ratio3"),
+        Column("brier", "Brier: model", "ratio3"),
+        Column("brier_aging", "Brier: aging rule", "ratio3"),
+        Column("brier_own", "Brier: own history", "ratio3"),
+        Column("n", "Invoices tested", "count"),
+    ]
     return frame_table(
-        pd.DataFrame.from_records(
-            rows, columns=["horizon", "who", "auc", "brier", "log_loss", "n"]
-        ),
-        [
-            Column("horizon", "Question"),
-            Column("who", "Predictor"),
-            Column("auc", "AUC", "ratio3"),
-            Column("brier", "Brier score", "ratio3"),
-            Column("log_loss", "Log loss", "ratio3"),
-            Column("n", "Invoices tested", "count"),
-        ],
+        pd.DataFrame.from_records(rows, columns=[c.key for c in columns]),
+        columns,
         caption=caption,
         note=_METRIC_NOTE,
         empty="The history is too short to test the payment model.",
