@@ -10,9 +10,8 @@ import pandas as pd
 import pytest
 
 from arforecast import cashflow
-from arforecast._cash_engine import (
+from arforecast._bottomup import (
     ALL,
-    CashEngine,
     daily_actuals,
     empirical_timing,
     lag_profile,
@@ -23,6 +22,7 @@ from arforecast._cash_engine import (
     week_periods,
     weekly_history,
 )
+from arforecast._cash_engine import CashEngine
 from arforecast._topdown import baseline_forecasts, fit_topdown, season_length_for
 from arforecast.cashflow import backtest_cash, forecast_cash, track_record
 from arforecast.exceptions import (
@@ -348,7 +348,7 @@ def test_short_history_uses_equal_weights_with_reason(tables):
     led = Ledger.from_frames(**tables)
     fc = forecast_cash(led, "2024-04-15", timing="empirical", n_sims=100)
     equal = {"bottom_up": 0.5, "top_down": 0.5}
-    assert fc.model["weights"] == {"weeks_1_4": equal, "weeks_5_plus": equal}
+    assert fc.model["weights"] == {"all_weeks": equal}
     assert "equal weights" in fc.model["reason"]
     assert "own model bounds" in fc.model["intervals"]["weekly"]
 

@@ -10,15 +10,14 @@ from typing import Any
 
 import numpy as np
 
-from arforecast._cash_engine import (
+from arforecast._bottomup import (
     ALL,
-    BASELINES,
-    CashEngine,
     daily_actuals,
     day_to_timestamp,
     period_sums,
     week_periods,
 )
+from arforecast._cash_engine import BASELINES, CashEngine
 from arforecast.exceptions import ArforecastWarning
 
 __all__ = ["METRICS", "run_cash_backtest"]

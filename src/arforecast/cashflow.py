@@ -27,16 +27,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from arforecast._cash_engine import (
+from arforecast._bottomup import (
     ALL,
-    CashEngine,
     Period,
+    daily_actuals,
     day_to_timestamp,
     month_periods,
     period_sums,
     to_days,
     week_periods,
 )
+from arforecast._cash_engine import CashEngine
 from arforecast.exceptions import ArforecastWarning, ConfigError, DataError
 
 __all__ = [
@@ -494,8 +495,6 @@ def track_record(
 
 
 def _daily_until(engine: CashEngine, origin: int, target: int) -> np.ndarray:
-    from arforecast._cash_engine import daily_actuals
-
     daily = daily_actuals(engine.book, origin, 7 * engine.weeks, ALL)
     known = origin + np.arange(1, 7 * engine.weeks + 1) <= target
     return np.where(known, np.nan_to_num(daily), np.nan)
