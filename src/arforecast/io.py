@@ -443,19 +443,22 @@ def _with_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _drop_blank_lines(frame: pd.DataFrame) -> pd.DataFrame:
-    blank = np.ones(len(frame), bool)
-    for column in frame.columns:
-        if column == "row":
-            continue
-        series = frame[column]
-        if not _is_text(series):
-            blank &= series.isna().to_numpy()
-            continue
-        text = series.where(series.notna(), "").astype(str).str.strip()
-        blank &= (text == "").to_numpy()
-    if len(frame.columns) <= 1:
+    """Drop rows that are blank in every column (their line numbers stay counted)."""
+    columns = [c for c in frame.columns if c != "row"]
+    if not columns:
         return frame
-    return frame[~blank].reset_index(drop=True)
+    candidates = np.arange(len(frame))
+    for column in columns:
+        # narrow down column by column: few rows are blank in the first one
+        series = frame[column].iloc[candidates]
+        blank = series.isna().to_numpy()
+        if _is_text(series):
+            text = series.astype(object).where(~blank, "").astype(str).str.strip()
+            blank = blank | (text == "").to_numpy()
+        candidates = candidates[blank]
+        if len(candidates) == 0:
+            return frame
+    return frame.drop(index=frame.index[candidates]).reset_index(drop=True)
 
 
 def _read_csv(path: Path, sep: str | None, encoding: str | None) -> pd.DataFrame:
