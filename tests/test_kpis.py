@@ -702,6 +702,37 @@ def test_trend_is_wide_and_matches_single_dates(pinned):
     assert grouped.groupby("as_of").size().tolist() == [3, 3, 3]
 
 
+def test_trend_equals_single_dates_on_a_sample_ledger():
+    from arforecast.sample import generate_sample
+
+    tables = generate_sample(customers=25, invoices=700, seed=3)
+    led = Ledger.from_frames(**tables)
+    dates = month_ends(led.data_end, 4)
+    trend = kpi_trend(led, dates, by="portfolio")
+    single = pd.concat(
+        [kpis_to_frame(compute_kpis(led, d, by="portfolio")) for d in dates],
+        ignore_index=True,
+    )
+    pd.testing.assert_frame_equal(trend, single)
+
+
+def test_trend_follows_dispute_activities():
+    inv = _inv([("X", "C1", "2023-01-01", "2023-01-31", 100.0)], disputed=[True])
+    act = {
+        "customer_id": ["C1", "C1", "C1"],
+        "date": ["2023-02-10", "2023-03-10", "2023-03-10"],
+        "kind": ["dispute_opened", "dispute_opened", "dispute_resolved"],
+        "invoice_id": ["X", "X", "X"],
+    }
+    led = _ledger(inv, activities=act)
+    dates = month_ends("2023-03-31", 3)
+    trend = kpi_trend(led, dates)
+    # tracked by activities: not in dispute before the first event, resolved
+    # after an open and a resolve on the same day
+    assert trend["dispute_rate"].tolist() == [0.0, 1.0, 0.0]
+    assert [compute_kpis(led, d).dispute_rate for d in dates] == [0.0, 1.0, 0.0]
+
+
 def test_result_attributes_and_unknown_attribute(pinned):
     res = compute_kpis(pinned, "2023-03-31")
     assert res.dso == res.kpis["dso"]

@@ -82,7 +82,6 @@ class Snapshot:
     age_days: np.ndarray
     paid_doc: np.ndarray
     in_dispute: np.ndarray | None  # None in balance-only snapshots
-    last_payment_day: np.ndarray | None
     unapplied: np.ndarray  # shape (G,), ≤ 0
 
     @property
@@ -150,6 +149,11 @@ class KpiEngine:
     aging_basis : {"due_date", "invoice_date"}, default="due_date"
     cache_size : int, default=6
         How many as-of snapshots to keep (a trend reuses shared month ends).
+    ledger_items : bool, default=True
+        Take the as-of open items from `Ledger.open_items`. False (used by
+        trends) computes them from the engine's arrays with the same arithmetic
+        and dispute rule, which skips building a frame per date; the test suite
+        checks both give the same KPIs.
     """
 
     def __init__(
@@ -160,9 +164,12 @@ class KpiEngine:
         aging_edges: object = None,
         aging_basis: AgingBasis = "due_date",
         cache_size: int = 6,
+        ledger_items: bool = True,
     ) -> None:
         self.ledger = ledger
         self.by = by
+        self.ledger_items = ledger_items
+        self._dispute_events: tuple[np.ndarray, ...] | None = None
         self.edges = validate_aging_edges(aging_edges)
         self.basis = aging_basis
         self.labels = aging_labels(self.edges, aging_basis)
@@ -339,14 +346,13 @@ class KpiEngine:
             self._cache.move_to_end(date)
             return cached
         day = int(datetimes_to_days(np.array([date], dtype="datetime64[ns]"))[0])
-        if full:
+        if full and self.ledger_items:
             items = self.ledger.open_items(date, include_closed=True)
             ix = items["ix"].to_numpy(dtype=np.int64)
             balance = items["balance"].to_numpy(dtype=float)
             balance_rc = items["balance_rc"].to_numpy(dtype=float)
             paid_doc = items["paid_doc"].to_numpy(dtype=float)
             in_dispute = items["in_dispute"].to_numpy(dtype=bool)
-            last_day = datetimes_to_days(items["last_payment_date"])
         else:
             ix = np.flatnonzero(self.inv_day <= day)
             pm = self.pay_linked & (self.pay_day <= day)
@@ -360,8 +366,7 @@ class KpiEngine:
             balance = (self.inv_amount - paid - adjusted)[ix]
             balance_rc = balance * self._balance_rates(date)[ix]
             paid_doc = paid[ix]
-            in_dispute = None
-            last_day = None
+            in_dispute = self.disputes_at(day)[ix] if full else None
         snap = Snapshot(
             date=date,
             ix=ix,
@@ -371,7 +376,6 @@ class KpiEngine:
             age_days=day - self.inv_day[ix],
             paid_doc=paid_doc,
             in_dispute=in_dispute,
-            last_payment_day=last_day,
             unapplied=self._unapplied_by_group(date, day, ix, balance, balance_rc),
         )
         self._cache[date] = snap
@@ -512,14 +516,17 @@ class KpiEngine:
             self.pay_codes[pay_w], weights=self.pay_amount_rc[pay_w], minlength=g
         )
 
-        # invoices fully paid in W
+        # invoices fully paid in W: settled, and their last payment (the latest
+        # of their payments dated in W, since W ends at as_of) falls in W
         inv_ix = snap.ix
-        last = snap.last_payment_day
+        last_in_w = np.full(self.n_inv, _NAT_DAY, dtype=np.int64)
+        pw = self.pay_linked & pay_w
+        np.maximum.at(last_in_w, self.pay_ix[pw], self.pay_day[pw])
+        last = last_in_w[inv_ix]
         paid = (
             (snap.balance <= BALANCE_EPSILON)
             & (snap.paid_doc > BALANCE_EPSILON)
-            & (last >= start_day)
-            & (last <= day)
+            & (last != _NAT_DAY)
             & (last >= self.inv_day[inv_ix])
             & (self.inv_amount_rc[inv_ix] > 0)
         )
@@ -660,6 +667,41 @@ class KpiEngine:
             minlength=g * width,
         )
         return num.reshape(g, width), den.reshape(g, width)
+
+    def disputes_at(self, day: int) -> np.ndarray:
+        """Per invoice: in dispute at ``day`` (the rule of `Ledger.open_items`).
+
+        Invoices with dispute activities follow them: open from a
+        ``dispute_opened`` until a later ``dispute_resolved`` (resolved sorts
+        after opened on the same day), closed before their first event. The
+        others keep their ``disputed`` flag.
+        """
+        if self._dispute_events is None:
+            act = self.ledger.activities
+            kind = act["kind"].to_numpy(dtype=object)
+            ixv = act["inv_ix"].to_numpy(dtype=np.int64)
+            keep = ((kind == "dispute_opened") | (kind == "dispute_resolved")) & (
+                ixv >= 0
+            )
+            ev_inv = ixv[keep]
+            ev_day = datetimes_to_days(act["date"])[keep]
+            ev_resolved = (kind[keep] == "dispute_resolved").astype(np.int8)
+            order = np.lexsort((ev_resolved, ev_day, ev_inv))
+            self._dispute_events = (
+                ev_inv[order],
+                ev_day[order],
+                ev_resolved[order],
+                np.unique(ev_inv),
+            )
+        ev_inv, ev_day, ev_resolved, tracked = self._dispute_events
+        flags = self.ledger.invoices["disputed"].to_numpy(dtype=bool).copy()
+        flags[tracked] = False
+        known = ev_day <= day
+        inv_k = ev_inv[known]
+        if len(inv_k):
+            last = np.append(inv_k[1:] != inv_k[:-1], True)
+            flags[inv_k[last]] = ev_resolved[known][last] == 0
+        return flags
 
     def promise_status(self, day: int) -> np.ndarray:
         """Status of every promise at ``day``: 0 not made yet or still open,

@@ -319,12 +319,20 @@ def kpi_trend(
     Notes
     -----
     One engine serves every date: the ledger's arrays and group codes are
-    prepared once, and the open items of a month end shared by two dates (one
-    as-of date is the next one's window start minus a day, or its previous
-    month end) are computed once.
+    prepared once, each date's open items come from those arrays (the same
+    arithmetic as `Ledger.open_items`, without building a frame per date), and
+    a month end shared by two dates (one as-of date is the next one's window
+    start minus a day, or its previous month end) is computed once. Every row
+    equals `compute_kpis` at that date.
     """
     dates = sorted({to_timestamp(d, "as_of_dates") for d in as_of_dates})
-    engine = KpiEngine(ledger, by=by, aging_edges=aging_edges, aging_basis=aging_basis)
+    engine = KpiEngine(
+        ledger,
+        by=by,
+        aging_edges=aging_edges,
+        aging_basis=aging_basis,
+        ledger_items=False,
+    )
     results = [
         _build_results(engine.compute(d, window_days), ledger.currency, by, aging_basis)
         for d in dates
