@@ -337,6 +337,17 @@ def test_overpayment_and_unknown_invoice_are_unapplied_credit():
     assert res.unapplied_credit == pytest.approx(ledger_total)
 
 
+def test_no_kpi_reads_the_machine_clock(pinned, monkeypatch):
+    def clock(*args, **kwargs):
+        raise AssertionError("the machine clock was read")
+
+    monkeypatch.setattr(pd.Timestamp, "now", clock)
+    monkeypatch.setattr(pd.Timestamp, "today", clock)
+    compute_kpis(pinned, "2023-03-31", by="portfolio")
+    kpi_trend(pinned, month_ends("2023-03-31", 2))
+    collector_worklist(pinned, "2023-03-31")
+
+
 def test_events_after_as_of_do_not_count(pinned):
     before = compute_kpis(pinned, "2023-02-28")
     # E (dated 2023-03-10) and the G payment (2023-03-01) are in the future
