@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from arforecast.exceptions import ConfigError, LedgerValidationError
 from arforecast.schema import (
@@ -498,3 +500,28 @@ def test_check_currencies_with_revaluation_needs_a_rate_at_that_date():
     assert check_currencies(*args, revalue_date="2024-06-30") == []
     (finding,) = check_currencies(*args, revalue_date="2023-12-31")
     assert "revaluation date 2023-12-31" in finding.message
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    cents=st.lists(st.integers(-(10**11), 10**11), min_size=1, max_size=20),
+    european=st.booleans(),
+)
+def test_formatted_amounts_parse_back_to_their_value(cents, european):
+    values = [c / 100 for c in cents]
+    text = [f"{abs(v):,.2f}" for v in values]
+    if european:
+        text = [t.replace(",", "_").replace(".", ",").replace("_", ".") for t in text]
+    text = [f"({t})" if v < 0 else t for t, v in zip(text, values, strict=True)]
+    decimal, thousands = (",", ".") if european else (".", ",")
+    parsed, bad = parse_amounts(pd.Series(text), decimal=decimal, thousands=thousands)
+    assert not bad.any()
+    assert parsed.tolist() == pytest.approx(values, abs=1e-9)
+
+
+def test_validate_tables_leaves_its_input_untouched():
+    header = {c: c for c in _invoices().columns}
+    inv = pd.concat([_invoices(), pd.DataFrame([header])], ignore_index=True)
+    before = inv.copy()
+    validate_tables({"invoices": inv, "payments": _payments()}, raise_on_fatal=False)
+    pd.testing.assert_frame_equal(inv, before)
