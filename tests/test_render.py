@@ -70,6 +70,7 @@ def _executed_notebook(*, error: bool = False) -> nbformat.NotebookNode:
     ]
     if error:
         failing = new_code_cell("1/0", execution_count=6)
+        failing.metadata.tags = ["remove_output"]
         failing.outputs = [
             new_output(
                 "error",
@@ -78,7 +79,7 @@ def _executed_notebook(*, error: bool = False) -> nbformat.NotebookNode:
                 traceback=["\x1b[0;31mZeroDivisionError\x1b[0m: division by <zero>"],
             )
         ]
-        cells.append(failing)
+        cells.extend([failing, new_markdown_cell("## NEVER_RAN section")])
     else:
         provenance = {
             "arforecast_version": "9.9",
@@ -151,14 +152,17 @@ def test_failed_notebook_renders_with_an_error_banner(tmp_path):
     assert "ZeroDivisionError: division by &lt;zero&gt;" in text
     assert 'id="arf-error"' in text and "\x1b[" not in text
     assert "Provenance unavailable" in text
+    assert "NEVER_RAN" not in text
     assert (
         find_errors(nbformat.read(tmp_path / "cash_forecast.ipynb", 4))[0]["cell"] == 7
     )
 
 
-def test_title_falls_back_to_papermill_parameters(tmp_path):
+def test_title_falls_back_to_the_run_parameters(tmp_path):
     nb = _executed_notebook()
     nb.cells = [c for c in nb.cells if "show_title" not in c.source]
+    del nb.metadata.papermill["parameters"]["as_of"]
+    nb.cells[0].source = "as_of = '2025-06-30'\nportfolio = None"
     nbformat.write(nb, tmp_path / "cash_forecast.ipynb")
     text = render_notebook_html(
         tmp_path / "cash_forecast.ipynb", tmp_path / "r.html"

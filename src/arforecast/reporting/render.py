@@ -23,6 +23,7 @@ extends nbconvert's ``lab`` templates by name.
 
 from __future__ import annotations
 
+import ast
 import copy
 import logging
 import os
@@ -112,6 +113,10 @@ def _keep_output(output: dict[str, Any]) -> bool:
     return True
 
 
+def _is_error(output: dict[str, Any]) -> bool:
+    return output.get("output_type") == "error"
+
+
 def prepare_notebook(
     nb: nbformat.NotebookNode,
 ) -> tuple[nbformat.NotebookNode, dict[str, Any] | None, dict[str, Any] | None]:
@@ -119,7 +124,8 @@ def prepare_notebook(
 
     Removes tagged cells (`REMOVE_CELL_TAGS`), outputs of cells tagged
     `REMOVE_OUTPUT_TAGS`, stderr streams and code of every cell, and lifts out the
-    title and provenance outputs.
+    title and provenance outputs. Error outputs are always kept, whatever the
+    cell's tags, and nothing after the first failing cell is shown (it never ran).
 
     Parameters
     ----------
@@ -137,14 +143,19 @@ def prepare_notebook(
     cells = []
     for cell in out.cells:
         tags = set(cell.get("metadata", {}).get("tags", []))
-        if tags & REMOVE_CELL_TAGS:
+        outputs = cell.get("outputs", []) if cell.get("cell_type") == "code" else []
+        failed = any(_is_error(o) for o in outputs)
+        if tags & REMOVE_CELL_TAGS and not failed:
             continue
         if cell.get("cell_type") == "code":
             cell["source"] = ""
-            outputs = [] if tags & REMOVE_OUTPUT_TAGS else cell.get("outputs", [])
+            hidden = bool(tags & (REMOVE_OUTPUT_TAGS | REMOVE_CELL_TAGS))
             kept = []
             for output in outputs:
-                if not _keep_output(output):
+                if _is_error(output):
+                    kept.append(output)
+                    continue
+                if hidden or not _keep_output(output):
                     continue
                 data = output.get("data", {})
                 if TITLE_MIMETYPE in data:
@@ -155,17 +166,44 @@ def prepare_notebook(
                     continue
                 kept.append(output)
             cell["outputs"] = kept
-            if not kept:
-                continue
+            if kept:
+                cells.append(cell)
+            if failed:
+                break
+            continue
         cells.append(cell)
     out.cells = cells
     return out, title, provenance
 
 
+def _notebook_parameters(nb: nbformat.NotebookNode) -> dict[str, Any]:
+    """The parameter values a run used: the template's defaults, then papermill's."""
+    values: dict[str, Any] = {}
+    for cell in nb.cells:
+        if "parameters" not in cell.get("metadata", {}).get("tags", []):
+            continue
+        try:
+            tree = ast.parse(cell.get("source", ""))
+        except SyntaxError:
+            break
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target = node.targets[0]
+                if isinstance(target, ast.Name):
+                    try:
+                        values[target.id] = ast.literal_eval(node.value)
+                    except ValueError:
+                        logger.debug("parameter %s is not a literal", target.id)
+        break
+    papermill = nb.get("metadata", {}).get("papermill", {}).get("parameters") or {}
+    values.update(papermill)
+    return values
+
+
 def _fallback_title(nb: nbformat.NotebookNode, stem: str) -> dict[str, Any]:
     """Title data from the papermill parameters when the notebook made none."""
     meta = nb.get("metadata", {})
-    params = dict(meta.get("papermill", {}).get("parameters", {}) or {})
+    params = _notebook_parameters(nb)
     report = meta.get("arforecast", {}).get("report") or REPORT_NAMES.get(
         stem, stem.replace("_", " ").capitalize()
     )
