@@ -42,7 +42,8 @@ FEATURE_COLUMNS: tuple[str, ...] = (
     "log_balance",
     "share_paid",
     "terms_days",
-    "cust_n_paid",
+    "cust_log_n_paid",
+    "cust_on_time_shrunk",
     "cust_late_share",
     "cust_mean_days_late",
     "cust_recent_days_late",
@@ -67,6 +68,8 @@ EXTRA_PREFIX = "extra_"
 
 #: Number of most recent paid invoices behind ``cust_recent_days_late``.
 RECENT_PAID = 5
+#: Pseudo-invoices of the book-wide on-time share in ``cust_on_time_shrunk``.
+SHRINK_DUE = 5.0
 #: Grace days after a promised date during which a promise still counts as open.
 PROMISE_GRACE_DAYS = 3
 #: Balance below this (document currency) counts as settled.
@@ -304,6 +307,19 @@ class _LedgerState:
             n=np.ones(self.n),
             amount_rc=np.where(self.amount > 0, self.amount_rc, 0.0),
             log_amount=np.log1p(np.maximum(self.amount_rc, 0.0)),
+        )
+        # on-time record over invoices whose due date has passed: known at the
+        # due date whether or not the invoice was paid by then (no survivor bias)
+        on_time = (self.paid_day <= self.due_day).astype(float)
+        self.due_record, _ = _grouped(
+            self.cust, self.due_day, self.n_cust, n=np.ones(self.n), on_time=on_time
+        )
+        self.due_global, _ = _grouped(
+            np.zeros(self.n, dtype=np.int64),
+            self.due_day,
+            1,
+            n=np.ones(self.n),
+            on_time=on_time,
         )
         # open past-due invoices: due before s and not closed by s. An invoice
         # leaves that count on max(due + 1, close day), so one event per invoice
@@ -544,6 +560,19 @@ def _assemble(
     for arr in (late_share, mean_late, mean_pay, recent_late):
         arr[no_hist] = np.nan
 
+    rec = state.due_record.position(cust, hist_day)
+    n_due = state.due_record.total("n", rec, cust)
+    n_on_time = state.due_record.total("on_time", rec, cust)
+    zero = np.zeros(n, dtype=np.int64)
+    grec = state.due_global.position(zero, hist_day)
+    g_n = state.due_global.total("n", grec, zero)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        on_time_share = np.where(n_due > 0, n_on_time / n_due, np.nan)
+        prior = np.where(
+            g_n > 0, state.due_global.total("on_time", grec, zero) / g_n, 0.5
+        )
+    on_time_shrunk = (n_on_time + SHRINK_DUE * prior) / (n_due + SHRINK_DUE)
+
     # customer's open exposure: issued minus closed / minus reductions
     ipos = state.issued.position(cust, hist_day)
     cpos = state.closed.position(cust, hist_day)
@@ -612,6 +641,9 @@ def _assemble(
         "share_paid": share_paid,
         "terms_days": state.terms[inv_ix],
         "cust_n_paid": n_paid,
+        "cust_log_n_paid": np.log1p(n_paid),
+        "cust_on_time_share": on_time_share,
+        "cust_on_time_shrunk": on_time_shrunk,
         "cust_late_share": late_share,
         "cust_mean_days_late": mean_late,
         "cust_recent_days_late": recent_late,
@@ -702,7 +734,13 @@ def build_snapshots(
     (then it is never paid). Customer history counts paid invoices whose payment
     day is on or before the snapshot: share paid late (after the due date), mean
     days late, mean of the last five paid invoices' days late (``recent``), their
-    difference (``trend``) and mean days to pay; exposure counts the customer's
+    difference (``trend``) and mean days to pay. ``cust_on_time_share`` is the
+    share paid by their due date among the customer's invoices due on or before
+    the snapshot (paid or not: the outcome is known at the due date, so unlike
+    the paid-invoice figures it has no survivor bias towards fast payers);
+    ``cust_on_time_shrunk`` is that share shrunk towards the book-wide on-time
+    share at the snapshot with ``SHRINK_DUE`` pseudo-invoices, so that a short
+    history means the same thing early and late in the data. Exposure counts the customer's
     open invoices, their balance, how many of them are past due
     (``cust_overdue_count``, and as a share of the open count) and how this
     invoice's log amount compares with the mean of the customer's invoices so far

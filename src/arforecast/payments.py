@@ -25,6 +25,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import sklearn
+from scipy.special import expit
 from sklearn.base import BaseEstimator
 from sklearn.impute import SimpleImputer
 from sklearn.isotonic import IsotonicRegression
@@ -41,6 +42,9 @@ logger = logging.getLogger(__name__)
 
 _EPS = 1e-6
 _MIN_CALIBRATION_ROWS = 200
+#: Relative log-loss gain the maps must show on the later half of the held-out
+#: slice before they are kept (besides two standard errors of the row gains).
+_MIN_CALIBRATION_GAIN = 0.01
 _FORMAT_VERSION = 1
 
 
@@ -107,6 +111,11 @@ class PaymentModel(BaseEstimator):
     time_interactions : bool, default=False
         Let every feature's effect change with log(period end), so that e.g. a
         dispute can matter more at short horizons than at long ones.
+    due_interactions : bool, default=True
+        Give every feature a second effect in the periods that end after the due
+        date: what predicts paying on time (e.g. the customer's on-time share)
+        differs from what predicts how fast an overdue invoice gets paid. Needs
+        the time-varying covariates (``time_varying=True``).
     time_varying : bool, default=True
         Add cubic-spline terms of two time-varying covariates, evaluated at each
         period's end: the days past due, and the days past due minus the
@@ -116,8 +125,22 @@ class PaymentModel(BaseEstimator):
         ``cust_mean_days_late`` in ``X``.
     n_knots : int, default=8
         Knots of each spline (placed at quantiles of the training values).
+    spline_features : sequence of str, default=("cust_on_time_shrunk", "cust_late_share")
+        Static features that also enter through a cubic spline (``feature_knots``
+        knots at quantiles), so that their effect need not be linear in the logit.
+        A customer's observed on-time share is a noisy reading of its true habit,
+        and the probability it implies flattens at both ends; a straight line
+        over- and under-predicts in the middle. Names absent from the features
+        are ignored.
+    feature_knots : int, default=5
+        Knots of each ``spline_features`` spline.
     calibration : {"platt", "isotonic", None}, default="platt"
-        Recalibration of the hazards on the held-out latest time slice.
+        Recalibration of the cumulative probability at each period end on the
+        held-out latest time slice (Platt: logistic on its logit; isotonic), then
+        a running max over period ends. The maps are kept only when, fitted on
+        the earlier half of the slice, they improve the log loss on its later
+        half by at least 1% and by more than two standard errors of the per-row
+        gains (see ``metrics_["calibration"]``).
     calibration_fraction : float, default=0.25
         Share of the (latest) snapshot dates held out for calibration.
     refit : bool, default=True
@@ -144,8 +167,9 @@ class PaymentModel(BaseEstimator):
         Last date whose events the training labels saw.
     metrics_ : dict
         Row counts and calibration log loss before/after on the held-out slice.
-    calibrator_ : object or None
-        The fitted calibration map of the hazards.
+    calibrator_ : list or None
+        The calibration map per period end (None where not calibrated), or None
+        when calibration was skipped or rejected.
 
     Notes
     -----
@@ -161,8 +185,14 @@ class PaymentModel(BaseEstimator):
         features: Sequence[str] | None = None,
         C: float = 1.0,
         time_interactions: bool = False,
+        due_interactions: bool = True,
         time_varying: bool = True,
         n_knots: int = 8,
+        spline_features: Sequence[str] | None = (
+            "cust_on_time_shrunk",
+            "cust_late_share",
+        ),
+        feature_knots: int = 5,
         calibration: str | None = "platt",
         calibration_fraction: float = 0.25,
         refit: bool = True,
@@ -175,8 +205,11 @@ class PaymentModel(BaseEstimator):
         self.features = features
         self.C = C
         self.time_interactions = time_interactions
+        self.due_interactions = due_interactions
         self.time_varying = time_varying
         self.n_knots = n_knots
+        self.spline_features = spline_features
+        self.feature_knots = feature_knots
         self.calibration = calibration
         self.calibration_fraction = calibration_fraction
         self.refit = refit
@@ -282,7 +315,7 @@ class PaymentModel(BaseEstimator):
             "calibration": None,
         }
         if use_cal:
-            metrics["calibration"] = self._fit_calibrator(X.loc[~train_mask])
+            metrics["calibration"] = self._checked_calibration(X.loc[~train_mask])
             if self.refit:
                 n_pp, n_pay = self._fit_base(X)
                 metrics.update(
@@ -316,9 +349,26 @@ class PaymentModel(BaseEstimator):
             strategy="median", add_indicator=True, keep_empty_features=True
         )
         self.scaler_ = StandardScaler()
-        z = self.scaler_.fit_transform(
-            self.imputer_.fit_transform(train[names].to_numpy(dtype=float))
-        )
+        imputed = self.imputer_.fit_transform(train[names].to_numpy(dtype=float))
+        z = self.scaler_.fit_transform(imputed)
+        # quantile knots need more distinct values than knots
+        self._spline_cols = [
+            names.index(c)
+            for c in (self.spline_features or ())
+            if c in names
+            and len(np.unique(imputed[:, names.index(c)])) > int(self.feature_knots)
+        ]
+        self.feature_spline_ = None
+        if self._spline_cols:
+            self.feature_spline_ = SplineTransformer(
+                n_knots=int(self.feature_knots),
+                degree=3,
+                knots="quantile",
+                extrapolation="constant",
+            ).fit(imputed[:, self._spline_cols])
+            z = np.hstack(
+                [z, self.feature_spline_.transform(imputed[:, self._spline_cols])]
+            )
         row, period, target = _expand_person_periods(
             train["days_to_pay"].to_numpy(dtype=float),
             train["observed_days"].to_numpy(dtype=float),
@@ -338,6 +388,7 @@ class PaymentModel(BaseEstimator):
         # minus the customer's usual days late (where payments cluster)
         self.spline_ = None
         tv = self._time_varying_base(train, fit=True)
+        self._use_due = bool(self.due_interactions and tv is not None)
         if tv is not None:
             self.spline_ = SplineTransformer(
                 n_knots=self.n_knots,
@@ -391,53 +442,121 @@ class PaymentModel(BaseEstimator):
                 np.log(self.bounds_[period]) - self._log_t_mean
             ) / self._log_t_scale
             parts.append(z * log_t[:, None])
+        if self._use_due:
+            after_due = (tv[:, 0] + self.bounds_[period]) > 0
+            parts.append(z * after_due[:, None])
         if self.spline_ is not None:
             parts.append(self.spline_.transform(self._period_values(tv, period)))
         return np.hstack(parts)
 
-    def _fit_calibrator(self, cal: pd.DataFrame) -> dict[str, Any] | None:
-        row, period, target = _expand_person_periods(
-            cal["days_to_pay"].to_numpy(dtype=float),
-            cal["observed_days"].to_numpy(dtype=float),
-            self.bounds_,
-        )
-        if len(target) < _MIN_CALIBRATION_ROWS or target.min() == target.max():
-            logger.debug(
-                "calibration skipped: %s held-out person-periods, %s payments",
-                len(target),
-                int(target.sum()),
-            )
+    def _checked_calibration(self, cal: pd.DataFrame) -> dict[str, Any] | None:
+        """Fit the maps on the held-out slice if its later half says they help.
+
+        The maps are fitted on the earlier half of the slice and scored on its
+        later half against no map, row by row (each row's mean log loss over the
+        period ends it was observed to). They are refitted on the whole slice and
+        kept only when the mean gain is at least 1% of the loss and more than two
+        standard errors of the per-row gains: a small slice that happens to pay
+        faster than usual must not shift every later prediction.
+        """
+        dates = cal["snapshot_date"].to_numpy()
+        middle = np.unique(dates)[len(np.unique(dates)) // 2]
+        first, second = cal.loc[dates < middle], cal.loc[dates >= middle]
+        if len(first) == 0 or len(second) == 0 or self._fit_calibrator(first) is None:
+            self.calibrator_ = None
             return None
-        raw = self._raw_hazard_logits(cal)[row, period]
-        raw_p = 1.0 / (1.0 + np.exp(-raw))
-        if self.calibration == "platt":
-            cal_model = LogisticRegression(C=1e4, max_iter=1000)
-            cal_model.fit(raw[:, None], target)
-        else:
-            cal_model = IsotonicRegression(
-                y_min=_EPS, y_max=1 - _EPS, out_of_bounds="clip"
+        with_map = self._row_losses(second)
+        self.calibrator_ = None
+        without = self._row_losses(second)
+        known = np.isfinite(with_map) & np.isfinite(without)
+        gain = without[known] - with_map[known]
+        n = int(known.sum())
+        mean_gain = float(gain.mean()) if n else 0.0
+        se = float(gain.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
+        check = {
+            "log_loss_check_with": float(with_map[known].mean()) if n else None,
+            "log_loss_check_without": float(without[known].mean()) if n else None,
+            "check_gain_se": se if np.isfinite(se) else None,
+            "check_rows": n,
+        }
+        useful = (
+            n > 1
+            and mean_gain > _MIN_CALIBRATION_GAIN * float(without[known].mean())
+            and mean_gain > 2.0 * se
+        )
+        if not useful:
+            logger.info(
+                "calibration map rejected: later held-out log-loss gain %.4f "
+                "(standard error %.4f) over %s rows",
+                mean_gain,
+                se,
+                n,
             )
-            cal_model.fit(raw, target)
-        self.calibrator_ = cal_model
-        new_p = self._apply_calibrator(raw)
+            return {"method": self.calibration, "applied": False, **check}
+        info = self._fit_calibrator(cal) or {}
+        return {**info, "applied": self.calibrator_ is not None, **check}
+
+    def _row_losses(self, frame: pd.DataFrame) -> np.ndarray:
+        """Each row's mean log loss over the period ends it was observed to."""
+        cum = np.clip(self.predict_cumulative(frame), 1e-15, 1 - 1e-15)
+        days = frame["days_to_pay"].to_numpy(dtype=float)
+        observed = frame["observed_days"].to_numpy(dtype=float)
+        paid = days[:, None] <= self.bounds_[None, :]  # NaN compares False
+        # only rows observed to the period end: counting the early payers of a
+        # window not yet observed in full would overstate the paid share
+        known = observed[:, None] >= self.bounds_[None, :]
+        loss = -np.where(paid, np.log(cum), np.log1p(-cum))
+        with np.errstate(invalid="ignore"):
+            return np.where(known, loss, 0.0).sum(axis=1) / known.sum(axis=1)
+
+    def _fit_calibrator(self, cal: pd.DataFrame) -> dict[str, Any] | None:
+        """One monotone map per period end of the cumulative probability."""
+        raw = self._raw_cumulative(cal)
+        days = cal["days_to_pay"].to_numpy(dtype=float)
+        observed = cal["observed_days"].to_numpy(dtype=float)
+        maps: list[Any] = []
+        before, after, used = [], [], 0
+        for k, bound in enumerate(self.bounds_):
+            paid = days <= bound  # NaN compares False
+            known = observed >= bound  # window observed in full (no censoring bias)
+            y = paid[known].astype(float)
+            x = raw[known, k]
+            if len(y) < _MIN_CALIBRATION_ROWS or y.min() == y.max():
+                maps.append(None)
+                continue
+            if self.calibration == "platt":
+                cal_model = LogisticRegression(C=1e4, max_iter=1000)
+                cal_model.fit(_logit(x)[:, None], y)
+            else:
+                cal_model = IsotonicRegression(
+                    y_min=_EPS, y_max=1 - _EPS, out_of_bounds="clip"
+                )
+                cal_model.fit(x, y)
+            maps.append(cal_model)
+            before.append(_bernoulli_log_loss(y, x))
+            after.append(_bernoulli_log_loss(y, _map_one(cal_model, x)))
+            used += 1
+        if used == 0:
+            logger.debug("calibration skipped: too few held-out rows per period end")
+            return None
+        self.calibrator_ = maps
         return {
             "method": self.calibration,
             "n_snapshots": int(len(cal)),
-            "n_person_periods": int(len(target)),
-            "log_loss_before": _bernoulli_log_loss(target, raw_p),
-            "log_loss_after": _bernoulli_log_loss(target, new_p),
+            "period_ends_calibrated": used,
+            "log_loss_before": float(np.mean(before)),
+            "log_loss_after": float(np.mean(after)),
         }
 
-    def _apply_calibrator(self, logits: np.ndarray) -> np.ndarray:
-        shape = logits.shape
-        flat = logits.ravel()
+    def _calibrate(self, cum: np.ndarray) -> np.ndarray:
+        """Apply the per-period-end maps, then a running max (non-decreasing)."""
         if self.calibrator_ is None:
-            p = 1.0 / (1.0 + np.exp(-flat))
-        elif isinstance(self.calibrator_, LogisticRegression):
-            p = self.calibrator_.predict_proba(flat[:, None])[:, 1]
-        else:
-            p = self.calibrator_.predict(flat)
-        return np.clip(p, _EPS, 1 - _EPS).reshape(shape)
+            return cum
+        out = cum.copy()
+        for k, cal_model in enumerate(self.calibrator_):
+            if cal_model is not None:
+                out[:, k] = _map_one(cal_model, cum[:, k])
+        return np.clip(np.maximum.accumulate(out, axis=1), 0.0, 1.0)
 
     # --------------------------------------------------------------- predicting
     def _check_X(self, X: pd.DataFrame) -> np.ndarray:
@@ -454,8 +573,12 @@ class PaymentModel(BaseEstimator):
             raise ModelError(
                 f"X lacks the feature columns {missing} the model was fitted with."
             )
-        values = X[self.feature_names_].to_numpy(dtype=float)
-        return self.scaler_.transform(self.imputer_.transform(values))
+        imputed = self.imputer_.transform(X[self.feature_names_].to_numpy(dtype=float))
+        z = self.scaler_.transform(imputed)
+        if getattr(self, "feature_spline_", None) is not None:
+            basis = self.feature_spline_.transform(imputed[:, self._spline_cols])
+            z = np.hstack([z, basis])
+        return z
 
     def _raw_hazard_logits(self, X: pd.DataFrame) -> np.ndarray:
         """Uncalibrated hazard logits, shape (n, n_periods)."""
@@ -472,8 +595,13 @@ class PaymentModel(BaseEstimator):
             log_t = (np.log(self.bounds_) - self._log_t_mean) / self._log_t_scale
             logits = logits + slope[:, None] * log_t[None, :]
             at += p
+        tv = self._time_varying_base(X)
+        if self._use_due:
+            slope = z @ coef[at : at + p]
+            after_due = (tv[:, :1] + self.bounds_[None, :]) > 0
+            logits = logits + slope[:, None] * after_due
+            at += p
         if self.spline_ is not None:
-            tv = self._time_varying_base(X)
             spline_coef = coef[at:]
             # in chunks of rows: the basis is (rows * periods, n_basis)
             step = max(1, 200_000 // n_periods)
@@ -487,8 +615,19 @@ class PaymentModel(BaseEstimator):
                 )
         return logits
 
+    def _raw_cumulative(self, X: pd.DataFrame) -> np.ndarray:
+        hazard = expit(self._raw_hazard_logits(X))
+        return np.clip(1.0 - np.cumprod(1.0 - hazard, axis=1), 0.0, 1.0)
+
+    def predict_cumulative(self, X: pd.DataFrame) -> np.ndarray:
+        """P(paid within ``bounds_[k]`` days), shape (n, len(bounds_)).
+
+        Calibrated; every row is non-decreasing and within [0, 1].
+        """
+        return self._calibrate(self._raw_cumulative(X))
+
     def predict_hazard(self, X: pd.DataFrame) -> np.ndarray:
-        """Calibrated hazard per period, shape (n, len(bounds_)).
+        """Hazard per period, shape (n, len(bounds_)), implied by the calibrated curve.
 
         Parameters
         ----------
@@ -500,13 +639,11 @@ class PaymentModel(BaseEstimator):
         ndarray
             ``h[i, k]`` = P(paid in period k | unpaid at its start).
         """
-        return self._apply_calibrator(self._raw_hazard_logits(X))
-
-    def predict_cumulative(self, X: pd.DataFrame) -> np.ndarray:
-        """P(paid within ``bounds_[k]`` days), shape (n, len(bounds_)); non-decreasing."""
-        hazard = self.predict_hazard(X)
-        survival = np.cumprod(1.0 - hazard, axis=1)
-        return np.clip(1.0 - survival, 0.0, 1.0)
+        cum = self.predict_cumulative(X)
+        survival = np.hstack([np.ones((len(cum), 1)), 1.0 - cum])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            hazard = 1.0 - survival[:, 1:] / survival[:, :-1]
+        return np.clip(np.nan_to_num(hazard, nan=1.0), 0.0, 1.0)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """P(balance fully paid within h days after the snapshot) per horizon.
@@ -696,6 +833,18 @@ class PaymentModel(BaseEstimator):
         model = payload["model"]
         model.metadata_ = meta
         return model
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, _EPS, 1 - _EPS)
+    return np.log(p) - np.log1p(-p)
+
+
+def _map_one(cal_model: Any, p: np.ndarray) -> np.ndarray:
+    """Calibrated probabilities of one period end's map."""
+    if isinstance(cal_model, LogisticRegression):
+        return cal_model.predict_proba(_logit(p)[:, None])[:, 1]
+    return cal_model.predict(p)
 
 
 def _bernoulli_log_loss(y: np.ndarray, p: np.ndarray) -> float:
