@@ -195,3 +195,24 @@ def test_findings_table_lists_the_fix():
     assert "Kept, with a warning" in html
     assert "5, 9" in html
     assert "&lt;X&gt;" in html
+
+
+def test_worklist_table_escapes_names_and_keeps_reasons():
+    worklist = pd.DataFrame(
+        {
+            "rank": [1],
+            "customer_id": ["C1"],
+            "name": ["<script>alert(1)</script>"],
+            "portfolio": ["UK&I"],
+            "past_due_amount": [1234.0],
+            "oldest_days_past_due": [95],
+            "stage": ["final_demand"],
+            "next_action": ["send a final demand"],
+            "reasons": ["EUR 1,234 past due; oldest 95 days"],
+        }
+    )
+    html = tables.worklist_table(worklist, currency="EUR").html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script" not in html
+    assert "C1 · UK&amp;I" in html
+    assert "EUR 1,234" in html and "95 days" in html
+    assert "Final demand (over 90 days)" in html and "send a final demand" in html

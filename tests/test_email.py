@@ -45,23 +45,68 @@ def write_summary(folder: Path, *, at_risk_rows: int = 3, changes: int = 2) -> P
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "aging.png").write_bytes(PNG)
     (folder / "cash.png").write_bytes(PNG)
-    summary = {
+    summary = {  # the documented schema of arforecast.reporting.summary, version 1
+        "schema_version": 1,
+        "title": "Executive summary — EMEA — as of 31 Dec 2025",
+        "subtitle": "Period 1 Oct 2025 – 31 Dec 2025 · amounts in EUR",
         "portfolio": "EMEA",
+        "portfolio_label": "EMEA",
         "as_of": "2025-12-31",
         "currency": "EUR",
         "headline": [
-            {"label": "Open AR", "value": "1,234,567 EUR", "change": "+3.1% vs Nov"},
-            {"label": "DSO", "value": "48.2 days", "change": "+1.4 days"},
+            {
+                "key": "open_ar",
+                "label": "Open receivables",
+                "value": 1234567.0,
+                "unit": "currency",
+                "display": "EUR 1,234,567",
+                "definition": "What customers still owe.",
+                "change": 37000.0,
+                "change_display": "+EUR 37,000 vs 30 Nov 2025",
+                "assessment": None,
+            },
+            {
+                "key": "dso",
+                "label": "DSO",
+                "value": 48.2,
+                "unit": "days",
+                "display": "48.2 days",
+                "definition": "Days of sales unpaid.",
+                "change": 1.4,
+                "change_display": "+1.4 days vs 30 Nov 2025",
+                "assessment": "worse",
+            },
         ],
         "what_changed": [f"Change number {i}" for i in range(changes)],
         "at_risk": [
-            {"customer": f"<b>Acme & Sons {i}</b>", "amount": f"{1000 + i:,} EUR"}
+            {
+                "kind": "dispute" if i % 2 else "account",
+                "customer_id": f"C{i:05d}",
+                "name": f"<b>Acme & Sons {i}</b>",
+                "amount": 1000.0 + i,
+                "amount_display": f"EUR {1000 + i:,}",
+                "detail": "Call the customer.",
+            }
             for i in range(at_risk_rows)
         ],
+        "notes": ["Benchmarks: CRF."],
         "charts": [
-            {"file": "aging.png", "alt": "Aging buckets"},
-            {"file": "cash.png", "alt": "13-week cash forecast"},
+            {
+                "file": "aging.png",
+                "alt": "Aging buckets",
+                "title": "Aging",
+                "width": 640,
+                "height": 350,
+            },
+            {
+                "file": "cash.png",
+                "alt": "13-week cash forecast",
+                "title": "Cash",
+                "width": 640,
+                "height": 360,
+            },
         ],
+        "data_quality": {"summary": "0 fatal, 0 set aside, 4 warnings"},
     }
     (folder / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
     return folder
@@ -125,9 +170,12 @@ def test_message_is_multipart_with_cid_images_text_and_attachments(
 
     assert message.get_content_type() == "multipart/mixed"
     body = check_structure(message, n_attachments=2)
-    assert "1,234,567 EUR" in body and "max-width:640px" in body
+    assert "EUR 1,234,567" in body and "max-width:640px" in body
+    assert "What customers still owe." in body
     text = message.get_body(("plain",)).get_content()
-    assert "Open AR: 1,234,567 EUR (+3.1% vs Nov)" in text
+    assert "Open receivables: EUR 1,234,567 (+EUR 37,000 vs 30 Nov 2025)" in text
+    assert "Data quality: 0 fatal, 0 set aside, 4 warnings." in text
+    assert "Dispute: Call the customer." in text
     names = [a.get_filename() for a in message.iter_attachments()]
     assert names == [
         "2025-12-31_EMEA_collections_review.html",

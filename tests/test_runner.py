@@ -46,11 +46,14 @@ SUMMARY_CELL = textwrap.dedent(
     out.mkdir(parents=True, exist_ok=True)
     (out / "aging.png").write_bytes(base64.b64decode("{PNG_B64}"))
     summary = {{
-        "portfolio": portfolio, "as_of": as_of, "currency": "EUR",
-        "headline": [{{"label": "Open AR", "value": "1,000 EUR", "change": "+5%"}}],
+        "schema_version": 1, "title": f"Summary {{portfolio}}", "as_of": as_of,
+        "portfolio": portfolio, "currency": "EUR",
+        "headline": [{{"label": "Open AR", "display": "EUR 1,000"}}],
         "what_changed": ["DSO rose 2 days"],
-        "at_risk": [{{"customer": "<Acme & Sons>", "amount": "900"}}],
-        "charts": [{{"file": "aging.png", "alt": "Aging"}}],
+        "at_risk": [{{"name": "<Acme & Sons>", "amount_display": "EUR 900",
+                      "detail": "call"}}],
+        "charts": [{{"file": "aging.png", "alt": "Aging", "width": 640,
+                     "height": 350}}],
     }}
     (out / "summary.json").write_text(json.dumps(summary))
     """

@@ -39,6 +39,7 @@ MAX_HTML_BYTES = 100_000
 SUMMARY_FILE = "summary.json"
 MAX_AT_RISK_ROWS = 15
 _WIDTH = 640
+_IMAGE_WIDTH = _WIDTH - 48
 _FONT = "font-family:Helvetica,Arial,sans-serif;"
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -65,29 +66,35 @@ class JobFailure:
 
 
 # ---------------------------------------------------------------------------
-# Reading summary.json
+# Reading summary.json (schema: arforecast.reporting.summary, version 1)
+
+_RISK_KINDS = {"dispute": "Dispute", "broken_promise": "Broken promise"}
+_ASSESSMENT_COLOURS = {"better": "#1f6f2b", "worse": "#a61b1b"}
 
 
 def load_summary(summary_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read ``summary.json`` from a job folder into a normalised dict.
+    """Read ``summary.json`` from a job folder into what the e-mail shows.
 
     Parameters
     ----------
     summary_dir : path-like
-        The executive summary's ``output_dir``.
+        The executive summary's ``output_dir`` (``summary.json`` and its PNGs, as
+        written by ``arforecast.reporting.summary.ExecutiveSummary.save``).
 
     Returns
     -------
     dict
-        ``title``, ``portfolio``, ``as_of``, ``currency``, ``headline`` (list of
-        ``{label, value, change, note}`` strings), ``changes`` and ``notes`` (lists
-        of str), ``at_risk`` (``{columns, rows}``) and ``charts`` (list of
-        ``{path, alt, caption}`` with absolute paths of existing PNG files).
+        ``title``, ``subtitle``, ``as_of``, ``currency``; ``headline``: list of
+        ``{label, value, change, definition, assessment}`` (display strings);
+        ``changes`` and ``notes``: lists of str; ``at_risk``: ``{columns, rows}``
+        of display strings; ``charts``: list of ``{path, alt, title, width,
+        height}`` for the PNG files that exist. All text is still plain (the
+        layout escapes it).
 
     Raises
     ------
     ReportError
-        When the file is missing or not valid JSON.
+        When the file is missing or not a JSON object.
     """
     folder = Path(summary_dir)
     path = folder / SUMMARY_FILE
@@ -102,90 +109,81 @@ def load_summary(summary_dir: str | os.PathLike[str]) -> dict[str, Any]:
         raise ReportError(f"{path} is not valid JSON: {exc}") from exc
     if not isinstance(raw, dict):
         raise ReportError(f"{path}: expected a JSON object; got {type(raw).__name__}.")
-    return _normalise_summary(raw, folder)
 
-
-def _normalise_summary(raw: Mapping[str, Any], folder: Path) -> dict[str, Any]:
-    portfolio = raw.get("portfolio") or "all portfolios"
-    as_of = str(raw.get("as_of") or "")
-    title = raw.get("title") or f"Accounts receivable: {portfolio}, as of {as_of}"
+    label = raw.get("portfolio_label") or raw.get("portfolio") or "All portfolios"
+    as_of = _text(raw.get("as_of"))
+    quality = raw.get("data_quality") or {}
+    notes = _texts(raw.get("notes"))
+    if quality.get("summary") and not any("ata quality" in n for n in notes):
+        notes.append(f"Data quality: {quality['summary']}.")
     return {
-        "title": str(title),
-        "portfolio": str(portfolio),
+        "title": _text(raw.get("title"))
+        or f"Executive summary: {label}, as of {as_of}",
+        "subtitle": _text(raw.get("subtitle")),
         "as_of": as_of,
-        "currency": str(raw.get("currency") or ""),
-        "headline": _figures(raw.get("headline", raw.get("figures", []))),
-        "changes": _texts(raw.get("what_changed", raw.get("changes", []))),
-        "notes": _texts(raw.get("notes", [])),
-        "at_risk": _table(raw.get("at_risk", [])),
-        "charts": _charts(raw.get("charts", []), folder),
+        "currency": _text(raw.get("currency")),
+        "headline": [_figure(item) for item in raw.get("headline") or []],
+        "changes": _texts(raw.get("what_changed")),
+        "notes": notes,
+        "at_risk": _risk_rows(raw.get("at_risk") or []),
+        "charts": _charts(raw.get("charts") or [], folder),
     }
 
 
-def _figures(value: Any) -> list[dict[str, str]]:
-    if isinstance(value, Mapping):
-        value = [{"label": k, "value": v} for k, v in value.items()]
-    figures = []
-    for item in value or []:
-        if not isinstance(item, Mapping):
-            continue
-        figures.append(
-            {
-                "label": _text(item.get("label", item.get("name", ""))),
-                "value": _text(item.get("display", item.get("value"))),
-                "change": _text(item.get("change", item.get("delta", ""))),
-                "note": _text(item.get("definition", item.get("note", ""))),
-            }
-        )
-    return figures
+def _figure(item: Mapping[str, Any]) -> dict[str, str]:
+    value = item.get("display")
+    change = item.get("change_display")
+    return {
+        "label": _text(item.get("label") or item.get("key")),
+        "value": _text(item.get("value") if value is None else value),
+        "change": _text(item.get("change") if change is None else change),
+        "definition": _text(item.get("definition")),
+        "assessment": _text(item.get("assessment")),
+    }
 
 
 def _texts(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
-    items = []
-    for item in value or []:
-        if isinstance(item, Mapping):
-            item = item.get("text", item.get("message", ""))
-        if item not in (None, ""):
-            items.append(_text(item))
-    return items
+    return [_text(item) for item in value or [] if item not in (None, "")]
 
 
-def _table(value: Any) -> dict[str, list]:
-    if isinstance(value, Mapping):
-        rows = list(value.get("rows", []))
-        columns = list(value.get("columns", []))
-    else:
-        rows = list(value or [])
-        columns = []
-    if rows and isinstance(rows[0], Mapping):
-        if not columns:
-            columns = list(rows[0])
-        rows = [[row.get(c) for c in columns] for row in rows]
-    return {
-        "columns": [_text(c).replace("_", " ") for c in columns],
-        "rows": [[_text(cell) for cell in row] for row in rows],
-    }
+def _risk_rows(items: Sequence[Mapping[str, Any]]) -> dict[str, list]:
+    rows = []
+    for item in items:
+        who = _text(item.get("name") or item.get("customer_id"))
+        kind = _RISK_KINDS.get(str(item.get("kind")), "")
+        detail = _text(item.get("detail"))
+        amount = item.get("amount_display")
+        rows.append(
+            [
+                who,
+                _text(item.get("amount") if amount is None else amount),
+                f"{kind}: {detail}" if kind else detail,
+            ]
+        )
+    return {"columns": ["Customer", "Amount", "Why it is listed"], "rows": rows}
 
 
-def _charts(value: Any, folder: Path) -> list[dict[str, str]]:
+def _charts(items: Sequence[Any], folder: Path) -> list[dict[str, Any]]:
     charts = []
-    for item in value or []:
-        if isinstance(item, str):
-            item = {"file": item}
-        if not isinstance(item, Mapping):
-            continue
-        name = item.get("file") or item.get("path") or ""
-        path = (folder / str(name)).resolve()
+    for item in items:
+        name = _text(item.get("file") if isinstance(item, Mapping) else item)
+        path = (folder / name).resolve()
         if not name or not path.is_file():
-            logger.warning("Chart %s listed in %s is missing; left out", name, folder)
+            logger.warning("Chart %r listed in %s is missing; left out", name, folder)
             continue
+        meta = item if isinstance(item, Mapping) else {}
+        width = int(meta.get("width") or _IMAGE_WIDTH)
+        height = int(meta.get("height") or 0)
+        shown = min(width, _IMAGE_WIDTH)
         charts.append(
             {
                 "path": str(path),
-                "alt": _text(item.get("alt", item.get("title", "chart"))),
-                "caption": _text(item.get("caption", "")),
+                "alt": _text(meta.get("alt") or meta.get("title") or "chart"),
+                "title": _text(meta.get("title")),
+                "width": shown,
+                "height": round(height * shown / width) if height else 0,
             }
         )
     return charts
@@ -202,7 +200,7 @@ def _text(value: Any) -> str:
 
 
 # ---------------------------------------------------------------------------
-# Layout
+# Layout: nested tables, inline styles, 640 px, no scripts, no notebook CSS
 
 
 def _render_html(
@@ -265,59 +263,82 @@ def _summary_block(
     summary: Mapping[str, Any], cids: Mapping[str, str], max_rows: int
 ) -> str:
     esc = html.escape
+    subtitle = (
+        f'<div style="font-size:13px;font-weight:normal;color:#52606d;'
+        f'padding-top:2px">{esc(summary["subtitle"])}</div>'
+        if summary["subtitle"]
+        else ""
+    )
     parts = [
-        f'<tr><td style="{_FONT}font-size:16px;font-weight:bold;color:#1f2933;'
+        f'<tr><td style="{_FONT}font-size:17px;font-weight:bold;color:#1f2933;'
         f'padding:18px 24px 6px;border-top:1px solid #e4e7eb">'
-        f"{esc(summary['title'])}</td></tr>"
+        f"{esc(summary['title'])}{subtitle}</td></tr>",
+        _headline_block(summary["headline"]),
     ]
-
-    figures = summary["headline"]
-    if figures:
-        cells = []
-        for figure in figures:
-            change = (
-                f'<div style="font-size:12px;color:#52606d">{esc(figure["change"])}</div>'
-                if figure["change"]
-                else ""
-            )
-            cells.append(
-                f'<td valign="top" width="{100 // min(3, len(figures))}%" '
-                f'style="{_FONT}padding:8px 6px;border:1px solid #e4e7eb">'
-                f'<div style="font-size:12px;color:#52606d">{esc(figure["label"])}</div>'
-                f'<div style="font-size:20px;font-weight:bold;color:#1f2933">'
-                f"{esc(figure['value'])}</div>{change}</td>"
-            )
-        rows = "".join(
-            "<tr>" + "".join(cells[i : i + 3]) + "</tr>"
-            for i in range(0, len(cells), 3)
-        )
-        parts.append(
-            '<tr><td style="padding:4px 18px">'
-            '<table role="presentation" width="100%" cellpadding="0" cellspacing="4" '
-            f'border="0">{rows}</table></td></tr>'
-        )
-
     for chart in summary["charts"]:
         cid = cids.get(chart["path"])
-        if cid is None:
-            continue
-        caption = (
-            f'<div style="{_FONT}font-size:12px;color:#52606d;padding-top:4px">'
-            f"{esc(chart['caption'])}</div>"
-            if chart["caption"]
-            else ""
-        )
-        parts.append(
-            f'<tr><td style="padding:8px 24px"><img src="cid:{esc(cid, quote=True)}" '
-            f'alt="{esc(chart["alt"], quote=True)}" width="{_WIDTH - 48}" '
-            f'style="display:block;width:100%;max-width:{_WIDTH - 48}px;height:auto;'
-            f'border:0">{caption}</td></tr>'
-        )
-
+        if cid is not None:
+            parts.append(_chart_block(chart, cid))
     parts.append(_list_block("What changed", summary["changes"]))
     parts.append(_risk_block(summary["at_risk"], max_rows))
     parts.append(_list_block("Notes", summary["notes"], small=True))
     return "".join(parts)
+
+
+def _headline_block(figures: Sequence[Mapping[str, str]]) -> str:
+    if not figures:
+        return ""
+    esc = html.escape
+    columns = min(3, len(figures))
+    cells = []
+    for figure in figures:
+        colour = _ASSESSMENT_COLOURS.get(figure["assessment"], "#52606d")
+        change = (
+            f'<div style="font-size:12px;color:{colour}">{esc(figure["change"])}</div>'
+            if figure["change"]
+            else ""
+        )
+        definition = (
+            f'<div style="font-size:11px;color:#7b8794;padding-top:4px">'
+            f"{esc(figure['definition'])}</div>"
+            if figure["definition"]
+            else ""
+        )
+        cells.append(
+            f'<td valign="top" width="{100 // columns}%" style="{_FONT}'
+            'padding:8px;border:1px solid #e4e7eb">'
+            f'<div style="font-size:12px;color:#52606d">{esc(figure["label"])}</div>'
+            '<div style="font-size:20px;font-weight:bold;color:#1f2933">'
+            f"{esc(figure['value'])}</div>{change}{definition}</td>"
+        )
+    while len(cells) % columns:
+        cells.append('<td style="border:0"></td>')
+    rows = "".join(
+        "<tr>" + "".join(cells[i : i + columns]) + "</tr>"
+        for i in range(0, len(cells), columns)
+    )
+    return (
+        '<tr><td style="padding:4px 20px">'
+        '<table role="presentation" width="100%" cellpadding="0" cellspacing="4" '
+        f'border="0">{rows}</table></td></tr>'
+    )
+
+
+def _chart_block(chart: Mapping[str, Any], cid: str) -> str:
+    esc = html.escape
+    title = (
+        f'<div style="{_FONT}font-size:14px;font-weight:bold;color:#1f2933;'
+        f'padding-bottom:4px">{esc(chart["title"])}</div>'
+        if chart["title"]
+        else ""
+    )
+    height = f' height="{chart["height"]}"' if chart["height"] else ""
+    return (
+        f'<tr><td style="padding:10px 24px">{title}'
+        f'<img src="cid:{esc(cid, quote=True)}" alt="{esc(chart["alt"], quote=True)}" '
+        f'width="{chart["width"]}"{height} style="display:block;width:100%;'
+        f'max-width:{chart["width"]}px;height:auto;border:0"></td></tr>'
+    )
 
 
 def _list_block(title: str, items: Sequence[str], *, small: bool = False) -> str:
@@ -338,13 +359,19 @@ def _risk_block(table: Mapping[str, list], max_rows: int) -> str:
     if not rows:
         return ""
     esc = html.escape
-    cell = f"{_FONT}font-size:12px;padding:4px 6px;border-bottom:1px solid #e4e7eb;"
+    cell = f"{_FONT}font-size:12px;padding:5px 6px;border-bottom:1px solid #e4e7eb;"
     header = "".join(
         f'<th align="left" style="{cell}color:#52606d">{esc(c)}</th>'
         for c in table["columns"]
     )
     body = "".join(
-        "<tr>" + "".join(f'<td style="{cell}">{esc(v)}</td>' for v in row) + "</tr>"
+        "<tr>"
+        + "".join(
+            f'<td valign="top" style="{cell}{"white-space:nowrap;" if i == 1 else ""}">'
+            f"{esc(v)}</td>"
+            for i, v in enumerate(row)
+        )
+        + "</tr>"
         for row in rows[:max_rows]
     )
     more = len(rows) - max_rows
@@ -378,21 +405,26 @@ def _render_text(
         lines.append("")
     for summary in summaries:
         lines += [summary["title"], "-" * len(summary["title"])]
+        if summary["subtitle"]:
+            lines += [summary["subtitle"], ""]
         for figure in summary["headline"]:
             change = f" ({figure['change']})" if figure["change"] else ""
             lines.append(f"  {figure['label']}: {figure['value']}{change}")
         if summary["changes"]:
             lines += ["", "What changed:"] + [f"  - {c}" for c in summary["changes"]]
-        table = summary["at_risk"]
-        if table["rows"]:
+        rows = summary["at_risk"]["rows"]
+        if rows:
             lines += ["", "At risk:"]
-            if table["columns"]:
-                lines.append("  " + " | ".join(table["columns"]))
-            lines += ["  " + " | ".join(row) for row in table["rows"][:max_rows]]
-            if len(table["rows"]) > max_rows:
-                lines.append(f"  and {len(table['rows']) - max_rows} more")
+            lines += [
+                f"  - {who}, {amount}: {why}" for who, amount, why in rows[:max_rows]
+            ]
+            if len(rows) > max_rows:
+                lines.append(
+                    f"  and {len(rows) - max_rows} more in the attached reports"
+                )
         if summary["charts"]:
-            lines += ["", f"  ({len(summary['charts'])} chart(s) in the HTML version)"]
+            titles = ", ".join(c["title"] or c["alt"] for c in summary["charts"])
+            lines += ["", f"Charts (in the HTML version): {titles}"]
         if summary["notes"]:
             lines += ["", "Notes:"] + [f"  - {n}" for n in summary["notes"]]
         lines.append("")

@@ -632,22 +632,28 @@ def frame_table(
     """
     shown = frame if max_rows is None else frame.head(max_rows)
     headers = [(c.label, c.unit in _NUMERIC_UNITS) for c in columns]
-    rows: list[list[tuple[str, bool]]] = []
+    rows: list[list[tuple[Any, bool]]] = []
     for record in shown.to_dict(orient="records"):
-        rows.append(
-            [
-                (
-                    format_value(record.get(c.key), c.unit, currency),
-                    c.unit in _NUMERIC_UNITS,
-                )
-                for c in columns
-            ]
-        )
+        row: list[tuple[Any, bool]] = []
+        for c in columns:
+            value = record.get(c.key)
+            # an HtmlFragment cell is markup built (and escaped) by its caller
+            shown_value = (
+                value
+                if isinstance(value, HtmlFragment)
+                else format_value(value, c.unit, currency)
+            )
+            row.append((shown_value, c.unit in _NUMERIC_UNITS))
+        rows.append(row)
     if max_rows is not None and len(frame) > max_rows:
         more = f"Showing the first {max_rows:,} of {len(frame):,} rows."
         note = f"{note} {more}" if note else more
     text = _text_table(
-        [c.label for c in columns], [[v for v, _ in row] for row in rows]
+        [c.label for c in columns],
+        [
+            [v.text if isinstance(v, HtmlFragment) else v for v, _ in row]
+            for row in rows
+        ],
     )
     return HtmlFragment(
         _table_html(headers, rows, caption=caption, note=note, empty=empty), text
@@ -955,6 +961,16 @@ STAGE_LABELS = {
 }
 
 
+def _stacked(main: object, detail: str) -> HtmlFragment:
+    """A cell with a main line and a smaller muted line under it (escaped)."""
+    head = "" if _is_missing(main) else str(main)
+    return HtmlFragment(
+        f'<span class="arf-main">{_esc(head)}</span>'
+        + (f'<span class="arf-sub">{_esc(detail)}</span>' if detail else ""),
+        f"{head} ({detail})" if detail else head,
+    )
+
+
 def worklist_table(
     worklist: pd.DataFrame,
     *,
@@ -973,29 +989,52 @@ def worklist_table(
     currency : str, optional
     max_rows : int, default=20
     caption : str, optional
+
+    Notes
+    -----
+    Customer name, id and portfolio share one cell, as do the stage and the next
+    step, so the table stays readable at e-mail width.
     """
-    frame = worklist.copy()
-    if "stage" in frame.columns:
-        frame["stage"] = frame["stage"].map(lambda s: STAGE_LABELS.get(s, s))
+    frame = worklist.head(max_rows).copy()
+    records = frame.to_dict(orient="records")
+    frame["customer"] = [
+        _stacked(
+            r.get("name") if not _is_missing(r.get("name")) else r.get("customer_id"),
+            " · ".join(
+                str(r[k])
+                for k in ("customer_id", "portfolio")
+                if not _is_missing(r.get(k))
+            ),
+        )
+        for r in records
+    ]
+    frame["step"] = [
+        _stacked(
+            STAGE_LABELS.get(str(r.get("stage")), str(r.get("stage") or "")),
+            str(r.get("next_action") or ""),
+        )
+        for r in records
+    ]
     columns = [
         Column("rank", "#", "count"),
-        Column("name", "Customer"),
-        Column("customer_id", "Id"),
-        Column("portfolio", "Portfolio"),
+        Column("customer", "Customer"),
         Column("past_due_amount", "Past due", "currency"),
         Column("oldest_days_past_due", "Oldest overdue", "whole_days"),
-        Column("stage", "Stage"),
         Column("reasons", "Why on the list"),
-        Column("next_action", "Next step"),
+        Column("step", "Stage and next step"),
     ]
+    note = (
+        "Ranked by past-due amount, weighted up for age, broken promises and open "
+        "disputes."
+    )
+    if len(worklist) > max_rows:
+        note += f" Showing the first {max_rows:,} of {len(worklist):,} accounts."
     return frame_table(
         frame,
-        _present(frame, columns),
+        [c for c in columns if c.key in frame.columns],
         currency=currency,
         caption=caption,
-        max_rows=max_rows,
-        note="Ranked by past-due amount, weighted up for age, broken promises and "
-        "open disputes.",
+        note=note,
         empty="No customer has an overdue balance.",
     )
 
