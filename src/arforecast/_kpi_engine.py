@@ -238,33 +238,49 @@ class KpiEngine:
                 f"Choose from {', '.join(options)}."
             )
 
-        inv_values = inv[by].to_numpy(dtype=object)
-        parts = [inv_values]
+        # invoices first; linked documents reuse their invoice's code, so only
+        # unlinked rows (and activities' own column) need a hash lookup
+        inv_codes, uniques = pd.factorize(inv[by], use_na_sentinel=False)
+        index = pd.Index(uniques, dtype=object)
+        extra_parts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for name in ("payments", "adjustments", "activities"):
             frame = getattr(led, name)
-            ixv = frame["inv_ix"].to_numpy()
-            linked = ixv >= 0
+            ixv = frame["inv_ix"].to_numpy(dtype=np.int64)
             if name == "activities" and by in frame.columns:
-                vals = frame[by].to_numpy(dtype=object)
+                rows = np.arange(len(frame))
+                values = frame[by].to_numpy(dtype=object)
             else:
-                vals = np.full(len(frame), None, dtype=object)
-                vals[linked] = inv_values[ixv[linked]]
+                rows = np.flatnonzero(ixv < 0)
                 if by in frame.columns:
-                    vals[~linked] = frame[by].to_numpy(dtype=object)[~linked]
-            parts.append(vals)
-
-        codes, uniques = pd.factorize(
-            np.concatenate(parts), sort=False, use_na_sentinel=False
-        )
+                    values = frame[by].take(rows).to_numpy(dtype=object)
+                else:
+                    values = np.full(len(rows), None, dtype=object)
+            extra_parts[name] = (rows, values)
+        pooled = np.concatenate([v for _, v in extra_parts.values()])
+        if len(pooled):
+            new = pd.Index(pooled, dtype=object).unique()
+            new = new[index.get_indexer(new) < 0]
+            index = index.append(new)
+        uniques = index.to_numpy(dtype=object)
         order = _sorted_keys(uniques)
         remap = np.empty(len(order), dtype=np.int64)
         remap[order] = np.arange(len(order))
-        codes = remap[codes]
         self.keys = [None if pd.isna(k) else k for k in uniques[order]]
-        bounds = np.cumsum([0, *(len(p) for p in parts)])
-        self.inv_codes, self.pay_codes, self.adj_codes, self.act_codes = (
-            codes[bounds[i] : bounds[i + 1]] for i in range(4)
-        )
+        self.inv_codes = remap[np.asarray(inv_codes, dtype=np.int64)]
+        for name, attr in (
+            ("payments", "pay_codes"),
+            ("adjustments", "adj_codes"),
+            ("activities", "act_codes"),
+        ):
+            frame = getattr(led, name)
+            ixv = frame["inv_ix"].to_numpy(dtype=np.int64)
+            out = np.zeros(len(frame), dtype=np.int64)
+            linked = ixv >= 0
+            out[linked] = self.inv_codes[ixv[linked]]
+            rows, values = extra_parts[name]
+            if len(rows):
+                out[rows] = remap[index.get_indexer(values)]
+            setattr(self, attr, out)
 
     def _build_customers(self) -> None:
         """One integer code per customer, shared by invoices, payments and
