@@ -136,7 +136,7 @@ def test_report_has_title_kpi_table_charts_and_provenance(collections_html):
     footer = collections_html[collections_html.index('class="arf-provenance"') :]
     assert "Input fingerprint" in footer and "Generated" in footer
     assert '<dt>run</dt><dd><code>"test"</code>' in footer  # the job's params_json
-    assert "arf-error-banner" not in collections_html
+    assert 'class="arf-error-banner"' not in collections_html
     assert "<script" not in collections_html.replace("&lt;script", "")
 
 
