@@ -165,3 +165,37 @@ def test_kpis_table_prints_one_line_per_kpi_with_missing_reasons(runner, monkeyp
     assert lines[1].split() == ["as_of", "2024-01-31", "2024-01-31"]
     assert lines[2].split() == ["dso", "41.5", "—"]
     assert "  dso: no net credit sales in the window" in lines
+
+
+def test_backtest_table_prints_one_headed_table_per_section(runner, monkeypatch):
+    metrics = {"auc": 0.9, "brier": 0.1, "log_loss": 0.3, "n": 1200}
+    single = {"auc": None, "brier": 0.0, "log_loss": 0.0, "n": 1200}
+    result = {
+        "payment": {
+            "horizons": {
+                "30": {"model": metrics, "baselines": {"aging_bucket": single}}
+            },
+            "pay_date": {"model": {"mae_days": 5.5, "n": 10}},
+        },
+        "cash": {
+            "weekly": {
+                "combined": {"wape": 0.15, "mase": 0.5},
+                "baselines": {"trailing_mean": {"wape": 0.17, "mase": 0.52}},
+            },
+            "n_origins": 3,
+            "step_weeks": 4,
+            "origins": ["2024-01-04", "2024-03-28"],
+        },
+    }
+    monkeypatch.setattr("arforecast.cli._load", lambda *a: SimpleNamespace())
+    monkeypatch.setattr("arforecast.backtest.run_backtest", lambda *a, **k: result)
+
+    out = runner.invoke(cli, ["backtest", "--data", "x"])
+
+    assert out.exit_code == 0, out.output
+    assert "Payment model vs baselines" in out.output
+    assert "paid within 30 days" in out.output and "1,200" in out.output
+    assert "baseline: trailing_mean" in out.output and "0.1700" in out.output
+    assert "AUC — : every test row had the same outcome" in out.output
+    assert "nan" not in out.output.lower()
+    assert "3 forecast origins every 4 weeks, 2024-01-04 to 2024-03-28" in out.output

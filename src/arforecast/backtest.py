@@ -643,3 +643,66 @@ def backtest_to_frame(result: Mapping[str, Any]) -> pd.DataFrame:
         )
     _flatten_cash(result.get("cash"), (), rows)
     return pd.DataFrame(rows)
+
+
+def backtest_tables(result: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
+    """The backtest as two readable tables, for ``--format table`` and reports.
+
+    Parameters
+    ----------
+    result : dict
+        From :func:`run_backtest`.
+
+    Returns
+    -------
+    dict of str to DataFrame
+        ``payment``: one row per (target, forecaster) with ``auc, brier,
+        log_loss, n`` (targets: each horizon ``"paid within h days"`` and
+        ``"paid by due date (at issue)"``); ``pay_date``: the mean absolute error
+        in days of the model's and the due-date-plus-days-late pay dates;
+        ``cash``: one row per forecast (``combined, bottom_up, top_down`` and the
+        baselines) with ``wape, mase, bias, coverage_80, coverage_95,
+        total_13w_error``. Absent sections are left out.
+    """
+    tables: dict[str, pd.DataFrame] = {}
+    pay = result.get("payment") or {}
+    rows: list[dict[str, Any]] = []
+    blocks = [
+        (f"paid within {k} days", v) for k, v in (pay.get("horizons") or {}).items()
+    ]
+    blocks += [
+        ("paid by due date (at issue)" if k == "paid_by_due" else k, v)
+        for k, v in (pay.get("at_issue") or {}).items()
+    ]
+    for target, entry in blocks:
+        named = {"model": entry["model"], **entry.get("baselines", {})}
+        for name, m in named.items():
+            rows.append(
+                {
+                    "target": target,
+                    "forecaster": name,
+                    **{k: m.get(k) for k in ("auc", "brier", "log_loss", "n")},
+                }
+            )
+    if rows:
+        tables["payment"] = pd.DataFrame(rows)
+    dates = [
+        {"forecaster": name, "mae_days": m.get("mae_days"), "n": m.get("n")}
+        for name, m in (pay.get("pay_date") or {}).items()
+    ]
+    if dates:
+        tables["pay_date"] = pd.DataFrame(dates)
+    weekly = (result.get("cash") or {}).get("weekly") or {}
+    named = {k: v for k, v in weekly.items() if k != "baselines"}
+    named.update(
+        {f"baseline: {k}": v for k, v in (weekly.get("baselines") or {}).items()}
+    )
+    keys = ("wape", "mase", "bias", "coverage_80", "coverage_95", "total_13w_error")
+    cash_rows = [
+        {"forecast": name, **{k: m.get(k) for k in keys}}
+        for name, m in named.items()
+        if isinstance(m, Mapping)
+    ]
+    if cash_rows:
+        tables["cash"] = pd.DataFrame(cash_rows)
+    return tables

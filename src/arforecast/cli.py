@@ -74,6 +74,43 @@ def echo_frame(frame: Any, fmt: str) -> None:
         click.echo(frame.to_string(index=False))
 
 
+_BACKTEST_HEADINGS = {
+    "payment": "Payment model vs baselines (mean over time-ordered folds; "
+    "AUC higher is better, Brier and log loss lower)",
+    "pay_date": "Predicted payment date, mean absolute error in days",
+    "cash": "Weekly cash forecast over 13-week horizons (WAPE, MASE, |bias| lower "
+    "is better; coverage near 0.80 / 0.95)",
+}
+
+
+def echo_backtest(tables: dict, result: dict) -> None:
+    """Print the backtest tables under headings; missing values as ``—``."""
+    for name, frame in tables.items():
+        click.echo(_BACKTEST_HEADINGS.get(name, name))
+        shown = frame.astype(object).where(frame.notna(), "—")
+        for col in shown.columns:
+            if col != "n" and frame[col].dtype.kind == "f":
+                shown[col] = [
+                    v if v == "—" else f"{float(v):.4f}" for v in shown[col].tolist()
+                ]
+            elif col == "n":
+                shown[col] = [v if v == "—" else f"{int(v):,}" for v in shown[col]]
+        click.echo(shown.to_string(index=False))
+        click.echo("")
+    if "payment" in tables and tables["payment"]["auc"].isna().any():
+        click.echo(
+            "AUC — : every test row had the same outcome in each fold (no ranking to "
+            "score); see the JSON output per fold."
+        )
+    cash = result.get("cash") or {}
+    if cash.get("n_origins"):
+        click.echo(
+            f"cash: {cash['n_origins']} forecast origins every "
+            f"{cash.get('step_weeks')} weeks, {cash.get('origins', ['?'])[0]} to "
+            f"{cash.get('origins', ['?'])[-1]}"
+        )
+
+
 def echo_vertical(frame: Any, key: str | None = None) -> None:
     """Print a wide one-row-per-group frame as one line per field (groups as columns).
 
@@ -284,14 +321,14 @@ def backtest(data, mapping, currency, horizons, cash, seed, fmt):
     parsed = _parse_horizons(horizons)
 
     def go() -> None:
-        from arforecast.backtest import backtest_to_frame, run_backtest
+        from arforecast.backtest import backtest_tables, run_backtest
 
         ledger = _load(data, mapping, currency)
         result = run_backtest(ledger, horizons=parsed, cash=cash, random_state=seed)
         if fmt == "json":
             echo_json(result)
         else:
-            echo_frame(backtest_to_frame(result), "table")
+            echo_backtest(backtest_tables(result), result)
 
     _run(go)
 

@@ -1,0 +1,129 @@
+"""Tests for arforecast.backtest: metrics, fold averaging, time order, output shape."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from arforecast.backtest import (
+    _average,
+    backtest_payments,
+    backtest_tables,
+    metrics_for,
+    reliability_table,
+    run_backtest,
+)
+from arforecast.io import load_ledger
+from test_payments import simulate_ledger
+
+
+@pytest.fixture(scope="module")
+def simulated_result():
+    led, _ = simulate_ledger(customers=80, invoices=2500, days=540, seed=3)
+    # a smaller training subsample keeps the test fast; the metrics still separate
+    return backtest_payments(led, horizons=(7, 30), n_folds=2, max_snapshots=5000)
+
+
+def test_single_class_fold_reports_auc_as_missing_with_the_reason():
+    out = metrics_for(np.ones(40), np.linspace(0.1, 0.9, 40))
+
+    assert out["auc"] is None
+    assert out["auc_missing"] == "only one class in the test rows (all paid)"
+    assert out["brier"] == pytest.approx(np.mean((np.linspace(0.1, 0.9, 40) - 1) ** 2))
+
+
+def test_fold_average_skips_missing_auc_instead_of_counting_it_as_zero():
+    folds = [
+        {"auc": 0.8, "brier": 0.1, "log_loss": 0.3, "n": 10},
+        {"auc": None, "brier": 0.3, "log_loss": 0.5, "n": 5},
+    ]
+
+    out = _average(folds)
+
+    assert out["auc"] == pytest.approx(0.8)
+    assert out["brier"] == pytest.approx(0.2)
+    assert out["folds_with_auc"] == 1 and out["n"] == 15
+
+
+def test_no_fold_with_both_classes_gives_a_missing_auc_with_reason():
+    out = _average([{"auc": None, "brier": 0.0, "log_loss": 0.0, "n": 3}])
+
+    assert out["auc"] is None and out["auc_missing"] == "no fold had both classes"
+
+
+def test_reliability_bins_count_every_row_once():
+    p = np.array([0.0, 0.05, 0.1, 0.55, 0.99, 1.0])
+    table = reliability_table(np.array([0, 0, 1, 1, 1, 1]), p, n_bins=10)
+
+    assert sum(row["count"] for row in table) == len(p)
+    assert table[0]["count"] == 2 and table[9]["count"] == 2
+    assert table[3]["mean_predicted"] is None  # empty bins stay missing, not 0
+
+
+def test_folds_are_time_ordered_and_test_after_their_cutoff(simulated_result):
+    folds = simulated_result["folds"]
+    cutoffs = [pd.Timestamp(f["cutoff"]) for f in folds]
+
+    assert cutoffs == sorted(cutoffs) and len(set(cutoffs)) == len(cutoffs)
+    for fold, nxt in zip(folds, folds[1:], strict=False):
+        assert pd.Timestamp(fold["test_start"]) >= pd.Timestamp(fold["cutoff"])
+        assert pd.Timestamp(fold["test_end"]) < pd.Timestamp(nxt["test_start"])
+    assert [f["n_train"] for f in folds] == sorted(f["n_train"] for f in folds)
+
+
+def test_model_beats_both_baselines_on_auc_and_brier(simulated_result):
+    for h in ("7", "30"):
+        entry = simulated_result["horizons"][h]
+        for name, base in entry["baselines"].items():
+            assert entry["model"]["auc"] > base["auc"], (h, name)
+            assert entry["model"]["brier"] < base["brier"], (h, name)
+    issue = simulated_result["at_issue"]["paid_by_due"]
+    for base in issue["baselines"].values():
+        assert issue["model"]["brier"] < base["brier"]
+
+
+def test_result_is_strict_json_with_the_documented_keys(simulated_result):
+    text = json.dumps(simulated_result, allow_nan=False)
+    back = json.loads(text)
+
+    assert set(back["horizons"]) == {"7", "30"}
+    entry = back["horizons"]["30"]
+    assert set(entry["baselines"]) == {"aging_bucket", "customer_history"}
+    assert {"auc", "brier", "log_loss", "n"} <= set(entry["model"])
+    assert {"mae_days", "n"} <= set(back["pay_date"]["model"])
+    assert "due_plus_add" in back["pay_date"]
+
+
+def test_tables_name_every_target_and_forecaster(simulated_result):
+    tables = backtest_tables({"payment": simulated_result, "cash": None})
+
+    pay = tables["payment"]
+    assert set(pay["target"]) == {
+        "paid within 7 days",
+        "paid within 30 days",
+        "paid by due date (at issue)",
+    }
+    assert set(pay["forecaster"]) == {"model", "aging_bucket", "customer_history"}
+    assert list(tables["pay_date"]["forecaster"]) == ["model", "due_plus_add"]
+    assert "cash" not in tables
+
+
+@pytest.mark.realdata
+def test_ibm_model_beats_both_baselines_and_the_trailing_mean(ibm_csv):
+    ledger = load_ledger(ibm_csv, "ibm_late_payments")
+
+    result = run_backtest(ledger, horizons=(7, 30))
+
+    pay = result["payment"]
+    for h in ("7", "30"):
+        model = pay["horizons"][h]["model"]
+        for base in pay["horizons"][h]["baselines"].values():
+            assert model["auc"] > base["auc"] and model["brier"] < base["brier"]
+    issue = pay["at_issue"]["paid_by_due"]
+    assert issue["model"]["auc"] > 0.88  # "paid by due date" at issue
+    weekly = result["cash"]["weekly"]
+    for base in weekly["baselines"].values():
+        assert weekly["combined"]["wape"] < base["wape"]
