@@ -788,6 +788,16 @@ def test_worklist_top_and_by(pinned):
         collector_worklist(pinned, "2023-03-31", top=0)
 
 
+def test_worklist_is_empty_when_nothing_is_past_due():
+    led = _ledger(
+        _inv([["A", "C1", "2023-03-01", "2023-04-30", 100.0]], disputed=[True])
+    )
+
+    wl = collector_worklist(led, "2023-03-31")
+
+    assert len(wl) == 0 and "reasons" in wl.columns
+
+
 def test_top_overdue_invoices(pinned):
     top = top_overdue_invoices(pinned, "2023-03-31", n=2)
     assert top["invoice_id"].tolist() == ["C", "D"]

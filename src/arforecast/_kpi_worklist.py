@@ -225,6 +225,8 @@ def _main_portfolio(ledger: Ledger, snap: Any, customer_ids: pd.Series) -> np.nd
 
 def _reasons(table: pd.DataFrame, currency: str) -> pd.Series:
     """Human-readable reasons, vectorized over the (short) worklist."""
+    if len(table) == 0:
+        return pd.Series([], index=table.index, dtype=object)
     amount = table["past_due"].round(0).map("{:,.0f}".format)
     text = (
         currency

@@ -212,10 +212,14 @@ def open_disputes(
             "invoice_id": items["invoice_id"].astype(str),
             "balance_rc": items["balance_rc"].astype(float),
             "days_past_due": items["days_past_due"].astype(float),
-            "dispute_opened": items["invoice_id"].map(opened),
-        }
+            # reindex, not map: no dispute activity at all (exports without an
+            # activities table) must give NaT, not an empty-mapping dtype error
+            "dispute_opened": pd.to_datetime(
+                opened.reindex(items["invoice_id"].to_numpy()).to_numpy()
+            ),
+        },
+        index=items.index,
     )
-    out["dispute_opened"] = pd.to_datetime(out["dispute_opened"])
     out["days_in_dispute"] = (stamp - out["dispute_opened"]).dt.days.astype(float)
     out = out.sort_values(
         ["balance_rc", "invoice_id"], ascending=[False, True], kind="mergesort"
