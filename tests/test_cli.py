@@ -74,8 +74,8 @@ def test_sample_writes_tables_and_prints_json(runner, tmp_path):
 def test_kpis_json_is_what_the_library_returns(runner, monkeypatch):
     calls = {}
 
-    def fake_compute(ledger, as_of, *, by=None, window_days=None):
-        calls.update(as_of=as_of, by=by, window_days=window_days)
+    def fake_compute(ledger, as_of, *, by=None, window_days=None, strict=False):
+        calls.update(as_of=as_of, by=by, window_days=window_days, strict=strict)
         return "result"
 
     monkeypatch.setattr("arforecast.cli._load", lambda *a: SimpleNamespace())
@@ -101,7 +101,12 @@ def test_kpis_json_is_what_the_library_returns(runner, monkeypatch):
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == {"dso": None, "as_of": "2024-01-31"}
-    assert calls == {"as_of": "2024-01-31", "by": "portfolio", "window_days": 30}
+    assert calls == {
+        "as_of": "2024-01-31",
+        "by": "portfolio",
+        "window_days": 30,
+        "strict": True,
+    }
 
 
 def test_forecast_csv_prints_the_weekly_frame(runner, monkeypatch):
@@ -127,6 +132,7 @@ def test_batch_exits_1_when_a_job_failed(runner, monkeypatch, tmp_path):
     params = tmp_path / "p.yaml"
     params.write_text("run: x\n")
     monkeypatch.setattr("arforecast.config.load_params", lambda path: "config")
+    monkeypatch.setattr("arforecast.runner.check_portfolios", lambda *a: None)
     monkeypatch.setattr(
         "arforecast.runner.run_batch",
         lambda config, **kw: SimpleNamespace(
@@ -199,3 +205,76 @@ def test_backtest_table_prints_one_headed_table_per_section(runner, monkeypatch)
     assert "AUC — : every test row had the same outcome" in out.output
     assert "nan" not in out.output.lower()
     assert "3 forecast origins every 4 weeks, 2024-01-04 to 2024-03-28" in out.output
+
+
+# ------------------------------------------------------------- bad input, end to end
+INVOICES_CSV = (
+    "invoice_id,customer_id,invoice_date,due_date,amount,currency\n"
+    "A,C1,2024-01-10,2024-02-09,100.00,EUR\n"
+    "B,C2,2024-02-01,2024-03-02,250.00,EUR\n"
+)
+PAYMENTS_CSV = "invoice_id,payment_date,amount\nA,2024-02-05,100.00\n"
+
+
+def _ledger_dir(tmp_path, invoices=INVOICES_CSV, payments=PAYMENTS_CSV, **extra):
+    folder = tmp_path / "ledger"
+    folder.mkdir()
+    (folder / "invoices.csv").write_text(invoices, encoding="utf-8")
+    (folder / "payments.csv").write_text(payments, encoding="utf-8")
+    for name, text in extra.items():
+        (folder / f"{name}.csv").write_text(text, encoding="utf-8")
+    return folder
+
+
+def test_header_only_invoices_is_a_fatal_finding_not_a_traceback(runner, tmp_path):
+    folder = _ledger_dir(tmp_path, invoices=INVOICES_CSV.splitlines()[0] + "\n")
+
+    result = runner.invoke(cli, ["validate", "--data", str(folder)])
+
+    assert result.exit_code == 2
+    assert "the invoices table has no data rows" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_semicolon_file_read_with_commas_names_the_sep_setting(runner, tmp_path):
+    folder = _ledger_dir(tmp_path, invoices=INVOICES_CSV.replace(",", ";"))
+
+    result = runner.invoke(cli, ["validate", "--data", str(folder)])
+
+    assert result.exit_code == 2
+    assert "looks ';'-separated" in result.output and 'sep: ";"' in result.output
+
+
+def test_validate_json_reports_an_unreadable_source_as_json(runner, tmp_path):
+    result = runner.invoke(
+        cli, ["validate", "--data", str(tmp_path / "absent"), "--format", "json"]
+    )
+
+    assert result.exit_code == 2
+    payload = json.loads(result.stdout)
+    assert payload["valid"] is False and "does not exist" in payload["error"]
+
+
+def test_kpis_before_the_first_invoice_is_bad_usage(runner, tmp_path):
+    folder = _ledger_dir(tmp_path)
+
+    result = runner.invoke(
+        cli, ["kpis", "--data", str(folder), "--as-of", "2023-12-31"]
+    )
+
+    assert result.exit_code == 2
+    assert "precedes the first invoice in the data (2024-01-10)" in result.output
+
+
+def test_two_currencies_without_rates_are_named(runner, tmp_path):
+    invoices = INVOICES_CSV.replace("250.00,EUR", "250.00,CHF")
+    fx = "date,currency,rate\n2024-01-01,USD,0.9\n"
+    folder = _ledger_dir(tmp_path, invoices=invoices, fx_rates=fx)
+
+    result = runner.invoke(
+        cli, ["kpis", "--data", str(folder), "--as-of", "2024-03-31"]
+    )
+
+    assert result.exit_code == 2
+    assert "fx_rates has no rates for CHF, EUR" in result.output
+    assert "--currency CODE" in result.output

@@ -17,7 +17,12 @@ from arforecast._kpi_math import (
     sum_payments_in_windows,
     validate_aging_edges,
 )
-from arforecast.exceptions import ConfigError, LedgerValidationError
+from arforecast.exceptions import (
+    ArforecastWarning,
+    ConfigError,
+    DataError,
+    LedgerValidationError,
+)
 from arforecast.industry import BENCHMARK_COLUMNS, load_industry_benchmarks
 from arforecast.kpis import (
     KPI_NAMES,
@@ -830,3 +835,15 @@ def test_industry_benchmarks_load_with_citations():
     assert set(dso["metric"]) == {"dso"}
     with pytest.raises(ConfigError, match="available"):
         load_industry_benchmarks("nps")
+
+
+def test_as_of_outside_the_data_warns_and_strict_refuses_before_it():
+    led = _ledger(_inv([["A", "C1", "2023-01-10", "2023-02-09", 100.0]]))
+
+    with pytest.warns(ArforecastWarning, match="precedes the first invoice"):
+        early = compute_kpis(led, "2022-12-31")
+    with pytest.warns(ArforecastWarning, match="more than 31 days after the last"):
+        compute_kpis(led, "2024-12-31")
+    with pytest.raises(DataError, match=r"precedes the first invoice .*2023-01-10"):
+        compute_kpis(led, "2022-12-31", strict=True)
+    assert early.open_ar == 0.0 and early.kpis["dso"] is None

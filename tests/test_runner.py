@@ -406,3 +406,17 @@ def test_cell_timeout_fails_the_job_and_keeps_the_notebook(tmp_path: Path) -> No
     assert result.error.startswith("CellTimeoutError: A cell timed out")
     assert "\n" not in result.error
     assert job.ipynb_path.exists() and not job.html_path.exists()
+
+
+def test_unknown_portfolio_is_refused_before_any_job_runs(tmp_path: Path) -> None:
+    from arforecast.sample import write_sample
+
+    data = tmp_path / "ledger"
+    write_sample(data, customers=20, invoices=300, seed=1)
+    nb = write_notebook(tmp_path / "nb" / "one.ipynb", "pass")
+    config = make_config(tmp_path, data, [nb], portfolios=("all", "Nordcs"))
+
+    with pytest.raises(ConfigError, match=r"\['Nordcs'\] not in the data.*Nordics"):
+        runner.check_portfolios(config)
+    runner.check_portfolios(config, "Nordics")  # a known one passes
+    runner.check_portfolios(make_config(tmp_path, data, [nb], portfolios=("each",)))

@@ -9,6 +9,7 @@ import json
 import logging
 import math
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,11 @@ from typing import Any
 import click
 
 from arforecast import __version__
-from arforecast.exceptions import ArforecastError, LedgerValidationError
+from arforecast.exceptions import (
+    ArforecastError,
+    ArforecastWarning,
+    LedgerValidationError,
+)
 
 logger = logging.getLogger("arforecast.cli")
 
@@ -33,6 +38,17 @@ def _configure_logging(level: str) -> None:
         stream=sys.stderr,
     )
     logging.captureWarnings(True)
+    warnings.showwarning = _show_warning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Our own warnings as one ``warning: ...`` line; others through logging."""
+    if issubclass(category, ArforecastWarning):
+        click.echo(f"warning: {message}", err=True)
+    else:
+        logging.getLogger("py.warnings").warning(
+            "%s", warnings.formatwarning(message, category, filename, lineno, line)
+        )
 
 
 def _json_default(value: Any) -> Any:
@@ -250,6 +266,13 @@ def validate(data: str, mapping: str | None, currency: str | None, fmt: str):
             else:
                 click.echo(str(exc), err=True)
             return EXIT_BAD_INPUT
+        except ArforecastError as exc:
+            # unreadable source, unknown mapping, missing FX: still one JSON
+            # document for scripts, the message on stderr for people
+            if fmt == "json":
+                echo_json({"valid": False, "error": str(exc), "findings": []})
+            click.echo(f"error: {exc}", err=True)
+            return EXIT_BAD_INPUT
         quality = ledger.quality
         if fmt == "json":
             payload = {
@@ -274,7 +297,10 @@ def validate(data: str, mapping: str | None, currency: str | None, fmt: str):
             click.echo(quality.summary())
             click.echo("")
             click.echo("Reconciliation (read = used + set aside):")
-            click.echo(quality.reconciliation.to_string(index=False))
+            recon = quality.reconciliation
+            click.echo(
+                recon.astype(object).where(recon.notna(), "—").to_string(index=False)
+            )
         return EXIT_OK
 
     _run(go)
@@ -297,7 +323,9 @@ def kpis(data, mapping, currency, as_of, by, window_days, fmt):
         from arforecast.kpis import compute_kpis, kpis_to_dict, kpis_to_frame
 
         ledger = _load(data, mapping, currency)
-        result = compute_kpis(ledger, as_of, by=by, window_days=window_days)
+        result = compute_kpis(
+            ledger, as_of, by=by, window_days=window_days, strict=True
+        )
         if fmt == "json":
             echo_json(kpis_to_dict(result))
         elif fmt == "csv":
@@ -362,9 +390,10 @@ def forecast(data, mapping, currency, as_of, weeks, by, seed, fmt):
 
 def _batch(params_file: str, **kwargs: Any) -> int:
     from arforecast.config import load_params
-    from arforecast.runner import run_batch
+    from arforecast.runner import check_portfolios, run_batch
 
     config = load_params(params_file)
+    check_portfolios(config, kwargs.get("portfolio"))
     result = run_batch(config, **kwargs)
     click.echo(f"index: {result.index_path}")
     if result.failed:

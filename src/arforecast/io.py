@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import logging
 import re
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -483,7 +484,24 @@ def _read_csv(path: Path, sep: str | None, encoding: str | None) -> pd.DataFrame
             f"{path} is not a well-formed CSV file ({str(exc).strip()}); check the delimiter ('sep' "
             "in the mapping) and the quoting"
         ) from exc
+    _check_delimiter(path, frame, sep)
     return _drop_blank_lines(_with_rows(frame))
+
+
+def _check_delimiter(path: Path, frame: pd.DataFrame, sep: str | None) -> None:
+    """Refuse a one-column read whose header holds another common delimiter."""
+    if len(frame.columns) != 1:
+        return
+    header = str(frame.columns[0])
+    for candidate, label in ((";", "';'"), ("\t", "a tab"), ("|", "'|'")):
+        if candidate != (sep or ",") and header.count(candidate) >= 2:
+            shown = "\\t" if candidate == "\t" else candidate
+            raise DataError(
+                f"{path} was read as one column {reprlib.repr(header)}: the file "
+                f"looks {label}-separated. Set the delimiter for this table in the "
+                f'mapping, e.g. sep: "{shown}" under its table name (docs/data.md, '
+                "per-table keys)."
+            )
 
 
 def _read_excel(path: Path, sheet: str | int | None) -> dict[str, pd.DataFrame]:

@@ -10,6 +10,7 @@ example. A KPI whose denominator is zero is None, with the reason in
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ from arforecast._kpi_worklist import (
     collector_worklist,
     top_overdue_invoices,
 )
+from arforecast.exceptions import ArforecastWarning, DataError
 from arforecast.ledger import Ledger
 
 __all__ = [
@@ -209,6 +211,7 @@ def compute_kpis(
     window_days: int | None = None,
     aging_edges: Sequence[int] | None = None,
     aging_basis: AgingBasis = "due_date",
+    strict: bool = False,
 ) -> KpiResult:
     """Compute every collection KPI as of a date.
 
@@ -232,6 +235,10 @@ def compute_kpis(
         Age by days past due (with a ``current`` bucket for not-yet-due items)
         or by days since the invoice date (0-30, 31-60, …). ``current_ar`` is
         always by due date.
+    strict : bool, default=False
+        Raise instead of warning when ``as_of`` precedes the first invoice (every
+        balance would be zero). Outside the data a warning
+        (``ArforecastWarning``) is given either way.
 
     Returns
     -------
@@ -241,6 +248,8 @@ def compute_kpis(
     ------
     ConfigError
         On a bad ``as_of``, ``by``, ``window_days`` or ``aging_edges``.
+    DataError
+        With ``strict=True``, when ``as_of`` precedes the first invoice.
 
     See Also
     --------
@@ -272,6 +281,7 @@ def compute_kpis(
     (1500.0, 500.0, 90.0)
     """
     stamp = to_timestamp(as_of)
+    _warn_outside_data(ledger, stamp, strict=strict)
     engine = KpiEngine(ledger, by=by, aging_edges=aging_edges, aging_basis=aging_basis)
     result = _build_results(
         engine.compute(stamp, window_days), ledger.currency, by, aging_basis
@@ -286,6 +296,42 @@ def compute_kpis(
         ledger.currency,
     )
     return result
+
+
+#: An as_of more than this many days after the last event in the data warns.
+STALE_DATA_DAYS = 31
+
+
+def _warn_outside_data(
+    ledger: Ledger, stamp: pd.Timestamp, *, strict: bool = False
+) -> None:
+    """Warn when ``stamp`` precedes the first invoice or is long after the data."""
+    dates = ledger.invoices["invoice_date"]
+    first = dates.min() if len(dates) else None
+    end = ledger.data_end
+    if strict and first is not None and stamp < first:
+        raise DataError(
+            f"as_of {stamp:%Y-%m-%d} precedes the first invoice in the data "
+            f"({first:%Y-%m-%d}); choose a date on or after it."
+        )
+    if first is not None and stamp < first:
+        warnings.warn(
+            f"as_of {stamp:%Y-%m-%d} precedes the first invoice ({first:%Y-%m-%d}): "
+            "every balance is zero and the rates are missing. Choose an as_of on "
+            "or after it.",
+            ArforecastWarning,
+            stacklevel=3,
+        )
+    elif end is not None and stamp > end + pd.Timedelta(days=STALE_DATA_DAYS):
+        warnings.warn(
+            f"as_of {stamp:%Y-%m-%d} is more than {STALE_DATA_DAYS} days after the "
+            f"last event in the data ({end:%Y-%m-%d}): nothing issued or paid in "
+            "between is known, so "
+            "the window's sales and cash are understated and the balances look "
+            "older than they are. Choose an as_of within the data.",
+            ArforecastWarning,
+            stacklevel=3,
+        )
 
 
 def kpi_trend(

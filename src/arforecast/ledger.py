@@ -798,9 +798,20 @@ def _reporting_currency(
     without_rate = sorted(seen - set(fx["currency"].dropna()))
     if len(without_rate) == 1:
         return without_rate[0]
+    if not without_rate:
+        raise DataError(
+            f"the data has several currencies {sorted(seen)!r} and fx_rates has "
+            "rates for all of them, so the reporting currency cannot be inferred; "
+            "say which one to report in with currency=... (or --currency CODE)."
+        )
+    rated = sorted(seen - set(without_rate))
+    rated_text = f" (it has rates for {', '.join(rated)})" if rated else ""
     raise DataError(
-        f"the data has several currencies {sorted(seen)!r}; say which one to "
-        "report in with currency=... (or --currency CODE)."
+        f"the data has several currencies {sorted(seen)!r}; fx_rates has no rates "
+        f"for {', '.join(without_rate)}{rated_text}. The reporting currency is the "
+        "one without rates, so only one may lack them: add fx_rates rows for the "
+        f"others, or say which one to report in with --currency CODE (then a "
+        "currency without a rate is named with its first row)."
     )
 
 
@@ -905,10 +916,11 @@ def _find_overpaid(
         code="overpayment",
         table="invoices",
         rows=tuple(int(r) for r in inv["row"].to_numpy()[over]),
-        column="amount",
+        column="invoice_id",
         value=str(inv["invoice_id"].iloc[over[0]]),
         message=(
-            f"{len(over)} invoice(s) received payments and credits beyond their "
+            f"{len(over)} invoice(s) (first: {inv['invoice_id'].iloc[over[0]]}, "
+            f"excess {excess[over[0]]:,.2f}) received payments and credits beyond their "
             f"amount (excess {excess[over].sum():,.2f} in document currency); the "
             "excess is kept as unapplied credit. Check for duplicate payments or "
             "apply the excess to the customer's other invoices."

@@ -6,6 +6,7 @@ import ast
 import atexit
 import contextlib
 import datetime as dt
+import difflib
 import hashlib
 import json
 import logging
@@ -29,6 +30,7 @@ __all__ = [
     "BatchResult",
     "Job",
     "JobResult",
+    "check_portfolios",
     "data_fingerprint",
     "declared_parameters",
     "ensure_kernel",
@@ -257,6 +259,38 @@ def _data_portfolios(config: RunConfig) -> list[str]:
         )
     logger.info("Portfolios in %s: %s", config.data, portfolios)
     return portfolios
+
+
+def check_portfolios(
+    config: RunConfig, portfolio: str | Sequence[str] | None = None
+) -> None:
+    """Refuse portfolios named in the run (or ``portfolio``) that the data lacks.
+
+    ``all`` and ``each`` need no check. Loads the ledger once when a portfolio is
+    named, so a typo is bad input before any notebook starts rather than a
+    failed job per as-of date.
+
+    Raises
+    ------
+    ConfigError
+        Naming the unknown portfolios, the ones in the data, and the closest.
+    """
+    entries = config.portfolios if portfolio is None else _as_list(portfolio)
+    named = [p for p in entries if p not in ("all", "each", ALL_LABEL)]
+    if not named:
+        return
+    from arforecast.io import load_ledger
+
+    ledger = load_ledger(config.data, config.mapping, currency=config.currency)
+    known = [str(p) for p in ledger.portfolios]
+    unknown = [p for p in named if p not in known]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else "."
+        raise ConfigError(
+            f"portfolios: {unknown!r} not in the data {config.data}; the data has "
+            f"{known!r} (or use 'all' / 'each'){hint}"
+        )
 
 
 def plan_jobs(

@@ -891,7 +891,7 @@ class _Validator:
         for value in pd.unique(kinds[unknown]):
             mask = unknown & (kinds == value).to_numpy()
             close = difflib.get_close_matches(str(value), valid, n=1, cutoff=0.5)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = f"; did you mean {close[0]!r}?" if close else "."
             self.set_aside(
                 "unknown_kind",
                 state,
@@ -1249,7 +1249,8 @@ def validate_tables(
 
     Notes
     -----
-    Fatal: missing required table or column, repeated header row, unparseable or
+    Fatal: missing required table or column, an invoices table without rows,
+    repeated header row, unparseable or
     blank value in a required column, duplicate invoice_id or customer_id,
     non-positive or duplicate FX rate, missing currency that cannot be inferred.
     Set aside: implausible date (outside `MIN_PLAUSIBLE_DATE` ..
@@ -1322,6 +1323,20 @@ def validate_tables(
             states[name] = state
             credit_notes = checker.invoices(state)
             used_invoices = state.frame[state.keep]
+            if state.rows_read == 0:
+                checker.findings.append(
+                    Finding(
+                        "fatal",
+                        "no_invoices",
+                        name,
+                        (),
+                        None,
+                        None,
+                        "the invoices table has no data rows, so there is nothing to "
+                        "report on; check that the export is complete (a header "
+                        "line alone is not a ledger).",
+                    )
+                )
 
     for name in ("payments", "adjustments", "activities", "customers", "fx_rates"):
         frame = given.get(name)
