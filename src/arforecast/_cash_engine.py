@@ -603,8 +603,9 @@ def _interval(
 
     A past error is (actual − forecast) / (the origin's weekly level × period
     weeks); a period's bounds are its forecast plus the quantiles of those
-    errors times the current level. Weekly periods pool horizons within ±2
-    weeks; months pool every month.
+    errors times the current level, a quantile per tail (signed errors, so a
+    skewed error history gives skewed bounds). Weekly periods pool horizons
+    within ±2 weeks; months pool every month.
     """
     res: list[np.ndarray] = []
     hor: list[np.ndarray] = []
@@ -634,11 +635,16 @@ def _interval(
         )
         n = len(pool)
         for cover in LEVELS:
-            # finite-sample conformal level of the absolute error
-            level_q = min(1.0, np.ceil((n + 1) * cover / 100) / n)
-            half = np.quantile(np.abs(pool), level_q) * scale_now[i]
-            out[f"lo{cover}"][i] = mean[i] - half
-            out[f"hi{cover}"][i] = mean[i] + half
+            # finite-sample conformal quantiles of the signed error, one per tail:
+            # receipts surprises are skewed (a year-end rush, a large late
+            # payment), so one big positive miss must not widen the lower bound
+            tail = (1.0 - cover / 100) / 2
+            q_hi = min(1.0, np.ceil((n + 1) * (1.0 - tail)) / n)
+            q_lo = max(0.0, np.floor((n + 1) * tail) / n)
+            hi = np.quantile(pool, q_hi, method="higher")
+            lo = np.quantile(pool, q_lo, method="lower")
+            out[f"lo{cover}"][i] = mean[i] + lo * scale_now[i]
+            out[f"hi{cover}"][i] = mean[i] + hi * scale_now[i]
     return out, f"backtest errors: {len(r_all)} past {kind} errors (split conformal)"
 
 
