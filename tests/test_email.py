@@ -41,7 +41,12 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 
-def write_summary(folder: Path, *, at_risk_rows: int = 3, changes: int = 2) -> Path:
+RANKING = "Overdue accounts are ranked by past-due amount & <age>."
+
+
+def write_summary(
+    folder: Path, *, at_risk_rows: int = 3, changes: int = 2, note: str = RANKING
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "aging.png").write_bytes(PNG)
     (folder / "cash.png").write_bytes(PNG)
@@ -89,6 +94,7 @@ def write_summary(folder: Path, *, at_risk_rows: int = 3, changes: int = 2) -> P
             }
             for i in range(at_risk_rows)
         ],
+        "at_risk_note": note,
         "notes": ["Benchmarks: CRF."],
         "charts": [
             {
@@ -191,6 +197,31 @@ def test_text_from_the_data_is_html_escaped(
 
     assert "&lt;b&gt;Acme &amp; Sons 0&lt;/b&gt;" in body
     assert "<b>Acme" not in body
+
+
+def test_at_risk_list_says_how_it_is_ranked(
+    summary_dir: Path, reports: list[Path]
+) -> None:
+    message = make_message(summary_dir, reports)
+
+    body = message.get_body(("html",)).get_content()
+    text = message.get_body(("plain",)).get_content()
+    escaped = "Overdue accounts are ranked by past-due amount &amp; &lt;age&gt;."
+    assert escaped in body and RANKING not in body
+    assert body.index("At risk") < body.index(escaped)
+    assert f"  ({RANKING})" in text
+    assert "    What customers still owe." in text  # definitions in the text part
+
+
+def test_at_risk_note_is_left_out_when_absent_or_nothing_is_listed(
+    tmp_path: Path, reports: list[Path]
+) -> None:
+    for folder in (
+        write_summary(tmp_path / "none", note=""),
+        write_summary(tmp_path / "empty", at_risk_rows=0),
+    ):
+        body = make_message(folder, reports).get_body(("html",)).get_content()
+        assert "ranked by" not in body
 
 
 def test_long_at_risk_list_is_shortened_to_fit_the_size_budget(

@@ -113,6 +113,26 @@ def test_template_is_committed_without_outputs_and_ends_with_provenance(name):
     assert nb.metadata.kernelspec.name == "python3"
 
 
+@pytest.mark.parametrize("name", REPORTS)
+def test_template_calls_only_library_functions_that_exist(name):
+    from arforecast.reporting import charts, summary, tables
+
+    modules = {"charts": charts, "summary": summary, "tables": tables}
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    calls = re.findall(r"\b(charts|summary|tables)\.(\w+)\(", source)
+    assert calls
+    for module, attr in calls:
+        assert callable(getattr(modules[module], attr, None)), f"{module}.{attr}"
+
+
+def test_cash_forecast_explains_its_model_in_plain_words():
+    nb = nbformat.read(NOTEBOOKS / "cash_forecast.ipynb", as_version=4)
+    source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "tables.forecast_model_summary(forecast.model" in source
+    assert "forecast_model_table" not in source
+
+
 @pytest.mark.slow
 def test_report_has_no_code_prompts_or_parameter_source(collections_html):
     assert "jp-InputArea" not in collections_html
@@ -135,7 +155,7 @@ def test_report_has_title_kpi_table_charts_and_provenance(collections_html):
     assert len(images) == 4  # aging, pipeline, DSO trend, CEI trend
     footer = collections_html[collections_html.index('class="arf-provenance"') :]
     assert "Input fingerprint" in footer and "Generated" in footer
-    assert '<dt>run</dt><dd><code>"test"</code>' in footer  # the job's params_json
+    assert "<dt>run</dt><dd>test</dd>" in footer  # the job's params_json
     assert 'class="arf-error-banner"' not in collections_html
     assert "<script" not in collections_html.replace("&lt;script", "")
 
@@ -174,6 +194,10 @@ def test_executive_summary_writes_its_email_assets(sample_ledger_dir, tmp_path):
         } <= set(item)
     cash = data["headline"][-1]
     assert cash["lo80"] <= cash["value"] <= cash["hi80"]
+    parts = cash["from_open_invoices"] + cash["from_new_invoices"]
+    assert parts == pytest.approx(cash["value"], abs=0.01)
+    assert "from invoices not yet issued" in cash["definition"]
+    assert data["at_risk_note"].startswith("Overdue accounts are ranked by")
     assert data["previous_as_of"] == "2025-11-30" and data["what_changed"]
     assert any(r["name"] == XSS for r in data["at_risk"])  # raw text, escaped later
     for chart in data["charts"]:

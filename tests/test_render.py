@@ -191,3 +191,31 @@ def test_unreadable_notebook_raises_report_error(tmp_path):
     (tmp_path / "bad.ipynb").write_text("{not json", encoding="utf-8")
     with pytest.raises(ReportError, match="Cannot read the executed notebook"):
         render_notebook_html(tmp_path / "bad.ipynb", tmp_path / "r.html")
+
+
+def test_job_parameters_read_as_a_definition_list_not_json():
+    from arforecast.reporting.provenance import format_parameter, provenance_html
+
+    footer = provenance_html(
+        {
+            "parameters": {
+                "as_of": "2025-12-31",
+                "portfolio": None,
+                "horizons": [7, 14, 30],
+                "weeks": 13,
+                "run": "<b>board</b>",
+                "mapping": "",
+            },
+            "parameters_source": "job",
+        }
+    )
+    params = footer[footer.index('<dl class="arf-params">') :]
+
+    assert "<dt>as_of</dt><dd>2025-12-31</dd>" in params
+    assert "<dt>portfolio</dt><dd>—</dd>" in params
+    assert "<dt>horizons</dt><dd>7, 14, 30</dd>" in params
+    assert "<dt>weeks</dt><dd>13</dd>" in params
+    assert "<dt>run</dt><dd>&lt;b&gt;board&lt;/b&gt;</dd>" in params
+    assert "<dt>mapping</dt><dd>(empty)</dd>" in params
+    assert "null" not in params and "&quot;" not in params and "<code>" not in params
+    assert format_parameter({"a": [1, None], "b": True}) == "a: 1, —; b: yes"

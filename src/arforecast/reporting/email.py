@@ -86,10 +86,11 @@ def load_summary(summary_dir: str | os.PathLike[str]) -> dict[str, Any]:
     dict
         ``title``, ``subtitle``, ``as_of``, ``currency``; ``headline``: list of
         ``{label, value, change, definition, assessment}`` (display strings);
-        ``changes`` and ``notes``: lists of str; ``at_risk``: ``{columns, rows}``
-        of display strings; ``charts``: list of ``{path, alt, title, width,
-        height}`` for the PNG files that exist. All text is still plain (the
-        layout escapes it).
+        ``changes`` and ``notes``: lists of str; ``at_risk``: ``{columns, rows,
+        note}`` of display strings (``note``: how the list is ordered, from
+        ``at_risk_note``; "" when absent); ``charts``: list of ``{path, alt,
+        title, width, height}`` for the PNG files that exist. All text is still
+        plain (the layout escapes it).
 
     Raises
     ------
@@ -125,7 +126,7 @@ def load_summary(summary_dir: str | os.PathLike[str]) -> dict[str, Any]:
         "headline": [_figure(item) for item in raw.get("headline") or []],
         "changes": _texts(raw.get("what_changed")),
         "notes": notes,
-        "at_risk": _risk_rows(raw.get("at_risk") or []),
+        "at_risk": _risk_rows(raw.get("at_risk") or [], raw.get("at_risk_note")),
         "charts": _charts(raw.get("charts") or [], folder),
     }
 
@@ -148,7 +149,7 @@ def _texts(value: Any) -> list[str]:
     return [_text(item) for item in value or [] if item not in (None, "")]
 
 
-def _risk_rows(items: Sequence[Mapping[str, Any]]) -> dict[str, list]:
+def _risk_rows(items: Sequence[Mapping[str, Any]], note: Any = None) -> dict[str, Any]:
     rows = []
     for item in items:
         who = _text(item.get("name") or item.get("customer_id"))
@@ -162,7 +163,11 @@ def _risk_rows(items: Sequence[Mapping[str, Any]]) -> dict[str, list]:
                 f"{kind}: {detail}" if kind else detail,
             ]
         )
-    return {"columns": ["Customer", "Amount", "Why it is listed"], "rows": rows}
+    return {
+        "columns": ["Customer", "Amount", "Why it is listed"],
+        "rows": rows,
+        "note": _text(note) if rows else "",
+    }
 
 
 def _charts(items: Sequence[Any], folder: Path) -> list[dict[str, Any]]:
@@ -354,7 +359,7 @@ def _list_block(title: str, items: Sequence[str], *, small: bool = False) -> str
     )
 
 
-def _risk_block(table: Mapping[str, list], max_rows: int) -> str:
+def _risk_block(table: Mapping[str, Any], max_rows: int) -> str:
     rows = table["rows"]
     if not rows:
         return ""
@@ -375,12 +380,10 @@ def _risk_block(table: Mapping[str, list], max_rows: int) -> str:
         for row in rows[:max_rows]
     )
     more = len(rows) - max_rows
-    tail = (
-        f'<div style="{_FONT}font-size:12px;color:#52606d;padding-top:4px">'
-        f"and {more} more in the attached reports.</div>"
-        if more > 0
-        else ""
-    )
+    muted = f'<div style="{_FONT}font-size:12px;color:#52606d;padding-top:4px">'
+    tail = f"{muted}and {more} more in the attached reports.</div>" if more > 0 else ""
+    if table.get("note"):
+        tail += f"{muted}{esc(table['note'])}</div>"
     return (
         f'<tr><td style="{_FONT}font-size:14px;padding:8px 24px">'
         "<strong>At risk</strong>"
@@ -410,6 +413,8 @@ def _render_text(
         for figure in summary["headline"]:
             change = f" ({figure['change']})" if figure["change"] else ""
             lines.append(f"  {figure['label']}: {figure['value']}{change}")
+            if figure["definition"]:
+                lines.append(f"    {figure['definition']}")
         if summary["changes"]:
             lines += ["", "What changed:"] + [f"  - {c}" for c in summary["changes"]]
         rows = summary["at_risk"]["rows"]
@@ -422,6 +427,8 @@ def _render_text(
                 lines.append(
                     f"  and {len(rows) - max_rows} more in the attached reports"
                 )
+            if summary["at_risk"].get("note"):
+                lines.append(f"  ({summary['at_risk']['note']})")
         if summary["charts"]:
             titles = ", ".join(c["title"] or c["alt"] for c in summary["charts"])
             lines += ["", f"Charts (in the HTML version): {titles}"]

@@ -40,6 +40,7 @@ __all__ = [
     "TITLE_MIMETYPE",
     "ReportTitle",
     "build_provenance",
+    "format_parameter",
     "load_report_ledger",
     "provenance_html",
     "report_period",
@@ -398,8 +399,42 @@ def build_provenance(
     }
 
 
+def format_parameter(value: Any) -> str:
+    """A job parameter's value as readable plain text (not yet HTML-escaped).
+
+    ``None`` is ``—``, lists are joined by ``", "``, mappings read ``key: value``,
+    booleans ``yes``/``no``; an empty text or list says so, so nothing is lost.
+
+    Examples
+    --------
+    >>> format_parameter(None)
+    '—'
+    >>> format_parameter([7, 14, 30])
+    '7, 14, 30'
+    >>> format_parameter({"a": 1, "b": None})
+    'a: 1; b: —'
+    """
+    if value is None:
+        return tables.MISSING
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str):
+        return value if value else "(empty)"
+    if isinstance(value, Mapping):
+        items = [f"{k}: {format_parameter(v)}" for k, v in value.items()]
+        return "; ".join(items) if items else "(none)"
+    if isinstance(value, (list, tuple, set, frozenset)):
+        parts = [format_parameter(v) for v in value]
+        return ", ".join(parts) if parts else "(none)"
+    return str(value)
+
+
 def provenance_html(provenance: Mapping[str, Any]) -> str:
-    """The provenance footer as escaped HTML."""
+    """The provenance footer as escaped HTML.
+
+    The parameters are a definition list of name and readable value
+    (`format_parameter`); the same values, as data, are in the provenance JSON.
+    """
     esc = html.escape
     params = provenance.get("parameters", {})
     label = (
@@ -408,7 +443,7 @@ def provenance_html(provenance: Mapping[str, Any]) -> str:
         else ("Notebook parameters (interactive run)")
     )
     param_items = "".join(
-        f"<dt>{esc(str(k))}</dt><dd><code>{esc(json.dumps(v, default=str))}</code></dd>"
+        f"<dt>{esc(str(k))}</dt><dd>{esc(format_parameter(v))}</dd>"
         for k, v in params.items()
     )
     quality = provenance.get("data_quality", {})

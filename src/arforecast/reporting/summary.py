@@ -32,12 +32,16 @@ cannot be computed are ``null`` with the reason in the ``display`` text:
   fraction changes are fractions), ``change_display`` (str: "+1.2 pts vs 30 Nov
   2025", or "" when there is nothing to compare), ``assessment`` (``better`` |
   ``worse`` | ``unchanged`` | null), and for ``expected_cash`` also ``lo80``,
-  ``hi80`` (numbers) and ``weeks`` (int).
+  ``hi80`` (numbers), ``weeks`` (int) and ``from_open_invoices``,
+  ``from_new_invoices`` (numbers or null: the part of ``value`` expected from
+  invoices already open and from invoices not yet issued; the definition says it
+  in words).
 - ``what_changed`` (list of str): short sentences, most important first.
 - ``at_risk`` (list, at most ~10), each: ``kind`` (``account`` | ``dispute`` |
   ``broken_promise``), ``customer_id`` (str), ``name`` (str or null; raw text from
   the data — HTML-escape it), ``amount`` (number, reporting currency),
   ``amount_display`` (str), ``detail`` (str: why it is listed / next step).
+- ``at_risk_note`` (str): one line on how the list is ordered ("" when empty).
 - ``notes`` (list of str): caveats (e.g. forecast model fallback, benchmark
   sources, data-quality warnings).
 - ``charts`` (list), each: ``file`` (str: file name in ``output_dir``), ``alt``
@@ -386,6 +390,7 @@ class ExecutiveSummary:
     charts: list[ChartAsset]
     data_quality: dict[str, Any]
     provenance: dict[str, Any]
+    at_risk_note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -403,6 +408,7 @@ class ExecutiveSummary:
             "headline": [dict(h) for h in self.headline],
             "what_changed": list(self.what_changed),
             "at_risk": [dict(r) for r in self.at_risk],
+            "at_risk_note": self.at_risk_note,
             "notes": list(self.notes),
             "charts": [c.to_dict() for c in self.charts],
             "data_quality": self.data_quality,
@@ -483,6 +489,7 @@ class ExecutiveSummary:
             ],
             currency=self.currency,
             caption=None,
+            note=self.at_risk_note or None,
             empty="Nothing flagged.",
         )
         heading = (
@@ -580,12 +587,8 @@ def _headline_item(
     change = None if value is None or prev is None else value - prev
     change_display = ""
     if change is not None:
-        change_display = (
-            f"{tables.format_change(value, prev, info)} vs {previous_label}"
-        )
-        if info.unit == "currency":
-            sign = "+" if change >= 0 else "-"
-            change_display = f"{sign}{tables.format_amount(abs(change), currency)} vs {previous_label}"
+        shown = tables.format_change(value, prev, info, currency=currency)
+        change_display = f"{shown} vs {previous_label}"
     return {
         "key": key,
         "label": info.label,
@@ -597,6 +600,26 @@ def _headline_item(
         "change_display": change_display,
         "assessment": tables.assess_change(value, prev, info),
     }
+
+
+def _signed_percent(fraction: float) -> str:
+    """A relative change as ``+11.4%``; one that rounds to zero as ``0.0%``."""
+    return tables.format_signed(fraction * 100, suffix="%")
+
+
+def _risk_note(risks: Sequence[Mapping[str, Any]]) -> str:
+    """One line on how the "at risk" list is ordered (``""`` when it is empty)."""
+    kinds = {r.get("kind") for r in risks}
+    others = "disputes and broken promises are listed largest first."
+    if "account" in kinds:
+        ranking = tables.WORKLIST_RANKING_NOTE  # "Ranked by past-due amount, …"
+        text = "Overdue accounts are " + ranking[0].lower() + ranking[1:]
+        if kinds & {"dispute", "broken_promise"}:
+            text = f"{text.rstrip('.')}; {others}"
+        return text
+    if kinds & {"dispute", "broken_promise"}:
+        return others[0].upper() + others[1:]
+    return ""
 
 
 def _changes(
@@ -620,7 +643,8 @@ def _changes(
             (
                 abs(pct) * 3,
                 f"Open receivables {verb} by {tables.format_amount(abs(delta), currency)}"
-                f" ({pct:+.1%}) to {tables.format_amount(open_now, currency)}.",
+                f" ({_signed_percent(pct)}) to "
+                f"{tables.format_amount(open_now, currency)}.",
             )
         )
     past_now = (now.get("totals") or {}).get("past_due_ar")
@@ -633,7 +657,8 @@ def _changes(
             (
                 abs(pct) * 3,
                 f"The overdue part {verb} by "
-                f"{tables.format_amount(abs(delta), currency)} ({pct:+.1%}) to "
+                f"{tables.format_amount(abs(delta), currency)} "
+                f"({_signed_percent(pct)}) to "
                 f"{tables.format_amount(past_now, currency)}.",
             )
         )
@@ -805,17 +830,22 @@ def build_executive_summary(
     lo80, hi80 = tables.combined_range(weekly)
     history = weekly_receipts(ledger, stamp, weeks=weeks)
     last = float(history["actual"].sum())
+    split = tables.forecast_sources(weekly)
+    sources = tables.forecast_sources_text(weekly, currency)
+    definition = f"Forecast customer receipts over the next {weeks} weeks"
+    definition += f"; {sources}. " if sources else ". "
+    definition += (
+        f"8 times out of 10 the total falls between "
+        f"{tables.format_amount(lo80, currency)} and "
+        f"{tables.format_amount(hi80, currency)}."
+    )
     cash_item = {
         "key": "expected_cash",
         "label": f"Expected cash in, next {weeks} weeks",
         "value": expected,
         "unit": "currency",
         "display": tables.format_amount(expected, currency),
-        "definition": (
-            f"Forecast customer receipts over the next {weeks} weeks; 8 times out of "
-            f"10 they fall between {tables.format_amount(lo80, currency)} and "
-            f"{tables.format_amount(hi80, currency)}."
-        ),
+        "definition": definition,
         "change": expected - last,
         "change_display": (
             f"vs {tables.format_amount(last, currency)} received in the last "
@@ -825,6 +855,8 @@ def build_executive_summary(
         "lo80": lo80,
         "hi80": hi80,
         "weeks": int(weeks),
+        "from_open_invoices": split[0] if split else None,
+        "from_new_invoices": split[1] if split else None,
     }
     headline.append(cash_item)
     notes.extend(_model_notes(forecast.model))
@@ -894,6 +926,7 @@ def build_executive_summary(
         charts=chart_assets,
         data_quality=quality,
         provenance=provenance,
+        at_risk_note=_risk_note(at_risk),
     )
 
 
@@ -916,9 +949,10 @@ def _chart_alt(
     currency: str,
 ) -> str:
     if file == "summary_cash.png":
+        sources = tables.forecast_sources_text(weekly, currency)
         return (
             f"{title}: {tables.format_amount(weekly['expected'].sum(), currency)} "
-            f"expected over {len(weekly)} weeks."
+            f"expected over {len(weekly)} weeks" + (f"; {sources}." if sources else ".")
         )
     current = (kpis.get("aging") or {}).get("current")
     return (

@@ -11,6 +11,8 @@ Formatting rules (one place, shared with `arforecast.reporting.charts`):
 - amounts: currency code and thousands separators, no decimals (``EUR 1,234,567``);
 - percentages: one decimal and ``%`` (``87.5%``);
 - days: one decimal and ``days`` (``42.3 days``);
+- changes: an explicit sign (``+1.2 pts``, ``-2.5 days``), but a value that rounds
+  to zero is shown without one (``0.0 pts``, never ``-0.0 pts``);
 - missing values: ``—`` followed by the reason where one is known
   (``— (no sales in the window)``), never ``0`` or ``nan``.
 """
@@ -28,11 +30,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from arforecast._topdown import TRAILING_WINDOW
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "KPI_CATALOG",
     "MISSING",
+    "WORKLIST_RANKING_NOTE",
     "Column",
     "HtmlFragment",
     "KpiInfo",
@@ -48,6 +53,10 @@ __all__ = [
     "format_count",
     "format_days",
     "format_percent",
+    "format_signed",
+    "forecast_model_summary",
+    "forecast_sources",
+    "forecast_sources_text",
     "format_value",
     "frame_table",
     "kpi_table",
@@ -80,6 +89,55 @@ def _is_missing(value: object) -> bool:
 
 def _missing(reason: str | None) -> str:
     return f"{MISSING} ({reason})" if reason else MISSING
+
+
+def _unsigned_zero(number: float, decimals: int) -> float:
+    """``number``, with a value that rounds to zero made a plain ``0.0``.
+
+    Python formats ``-0.04`` with one decimal as ``-0.0``; a figure that shows as
+    zero must not carry a sign.
+    """
+    return 0.0 if round(number, decimals) == 0 else number
+
+
+def format_signed(
+    value: object,
+    *,
+    decimals: int = 1,
+    suffix: str = "",
+    reason: str | None = None,
+) -> str:
+    """Format a change with an explicit sign; one that rounds to zero has none.
+
+    Parameters
+    ----------
+    value : float or None
+        The change; ``None``/NaN gives ``—`` with ``reason``.
+    decimals : int, default=1
+        Decimal places.
+    suffix : str, default=""
+        Unit text put after the number (``" pts"``, ``" days"``, ``"%"``).
+    reason : str, optional
+        Why the value is missing.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> format_signed(1.25, suffix=" pts")
+    '+1.2 pts'
+    >>> format_signed(-2.5, suffix=" days")
+    '-2.5 days'
+    >>> format_signed(-0.04, suffix=" pts")
+    '0.0 pts'
+    """
+    if _is_missing(value):
+        return _missing(reason)
+    number = _unsigned_zero(float(value), decimals)  # type: ignore[arg-type]
+    sign = "+" if number > 0 else ""
+    return f"{sign}{number:,.{decimals}f}{suffix}"
 
 
 def format_amount(
@@ -117,9 +175,7 @@ def format_amount(
     """
     if _is_missing(value):
         return _missing(reason)
-    number = float(value)  # type: ignore[arg-type]
-    if round(number, decimals) == 0:
-        number = 0.0
+    number = _unsigned_zero(float(value), decimals)  # type: ignore[arg-type]
     text = f"{number:,.{decimals}f}"
     return f"{currency} {text}" if currency else text
 
@@ -149,7 +205,7 @@ def format_compact(value: float, currency: str | None = None) -> str:
     elif size >= 1e3:
         text = f"{number / 1e3:,.1f}k"
     else:
-        text = f"{number:,.0f}"
+        text = f"{_unsigned_zero(number, 0):,.0f}"
     return f"{currency} {text}" if currency else text
 
 
@@ -182,7 +238,7 @@ def format_percent(
     if _is_missing(value):
         return _missing(reason)
     number = float(value) * (100.0 if fraction else 1.0)  # type: ignore[arg-type]
-    return f"{number:,.{decimals}f}%"
+    return f"{_unsigned_zero(number, decimals):,.{decimals}f}%"
 
 
 def format_days(value: object, *, decimals: int = 1, reason: str | None = None) -> str:
@@ -197,7 +253,7 @@ def format_days(value: object, *, decimals: int = 1, reason: str | None = None) 
     """
     if _is_missing(value):
         return _missing(reason)
-    number = float(value)  # type: ignore[arg-type]
+    number = _unsigned_zero(float(value), decimals)  # type: ignore[arg-type]
     text = f"{number:,.{decimals}f}"
     return f"{text} day" if text in ("1", "-1") else f"{text} days"
 
@@ -275,11 +331,11 @@ def format_value(
     if unit == "ratio":
         if _is_missing(value):
             return _missing(reason)
-        return f"{float(value):,.2f}\u00d7"  # type: ignore[arg-type]
+        return f"{_unsigned_zero(float(value), 2):,.2f}\u00d7"  # type: ignore[arg-type]
     if unit == "ratio3":
         if _is_missing(value):
             return _missing(reason)
-        return f"{float(value):.3f}"  # type: ignore[arg-type]
+        return f"{_unsigned_zero(float(value), 3):.3f}"  # type: ignore[arg-type]
     if unit == "date":
         return format_date(value, reason=reason)
     if _is_missing(value):
@@ -838,7 +894,8 @@ def format_change(
     """Describe the change from ``previous`` to ``current`` in the KPI's unit.
 
     Fractions change in percentage points (``+1.2 pts``), days in days, amounts in
-    currency units (``+12,300``); missing either side gives ``—``.
+    currency units (``+EUR 12,300``); missing either side gives ``—``. A change
+    that rounds to zero has no sign (``0.0 pts``, ``EUR 0``).
 
     Examples
     --------
@@ -846,22 +903,27 @@ def format_change(
     '+5.0 pts'
     >>> format_change(40.0, 42.5, KPI_CATALOG["dso"])
     '-2.5 days'
+    >>> format_change(0.1250, 0.1252, KPI_CATALOG["dispute_rate"])
+    '0.0 pts'
     """
     if _is_missing(current) or _is_missing(previous):
         return MISSING
     delta = float(current) - float(previous)  # type: ignore[arg-type]
     if info.unit == "fraction":
-        return f"{delta * 100:+,.1f} pts"
+        return format_signed(delta * 100, suffix=" pts")
     if info.unit == "percent":
-        return f"{delta:+,.1f} pts"
+        return format_signed(delta, suffix=" pts")
     if info.unit == "days":
-        return f"{delta:+,.1f} days"
+        return format_signed(delta, suffix=" days")
     if info.unit == "currency":
-        sign = "+" if delta >= 0 else "-"
+        delta = _unsigned_zero(delta, 0)
+        sign = "+" if delta > 0 else "-" if delta < 0 else ""
         return f"{sign}{format_amount(abs(delta), currency)}"
     if info.unit == "count":
-        return f"{delta:+,.0f}"
-    return f"{delta:+,.2f}\u00d7" if info.unit == "ratio" else f"{delta:+,.2f}"
+        return format_signed(delta, decimals=0)
+    if info.unit == "ratio":
+        return format_signed(delta, decimals=2, suffix="\u00d7")
+    return format_signed(delta, decimals=2)
 
 
 AGING_LABELS = {
@@ -971,6 +1033,13 @@ def _stacked(main: object, detail: str) -> HtmlFragment:
     )
 
 
+#: How the collector worklist (``arforecast.kpis.collector_worklist``) is ordered,
+#: in plain words; shown wherever its accounts are listed in rank order.
+WORKLIST_RANKING_NOTE = (
+    "Ranked by past-due amount, weighted up for age, broken promises and open disputes."
+)
+
+
 def worklist_table(
     worklist: pd.DataFrame,
     *,
@@ -1023,10 +1092,7 @@ def worklist_table(
         Column("reasons", "Why on the list"),
         Column("step", "Stage and next step"),
     ]
-    note = (
-        "Ranked by past-due amount, weighted up for age, broken promises and open "
-        "disputes."
-    )
+    note = WORKLIST_RANKING_NOTE
     if len(worklist) > max_rows:
         note += f" Showing the first {max_rows:,} of {len(worklist):,} accounts."
     return frame_table(
@@ -1221,6 +1287,73 @@ def combined_range(
     return max(low, 0.0), high
 
 
+def forecast_sources(frame: pd.DataFrame) -> tuple[float, float] | None:
+    """Split a forecast's total into invoices already open and not yet issued.
+
+    The invoice-by-invoice (bottom-up) forecast is the sum of two parts per
+    period: receipts from invoices open at the forecast date (``open_items``)
+    and from invoices still to be issued (``new_invoices``). The reported
+    ``expected`` can be a blend with methods that do not make that split, so
+    each period's ``expected`` is divided in the proportions of its two parts;
+    the two results add up to the total of ``expected``.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        ``CashForecast.weekly`` or ``.monthly`` (``expected``, ``open_items``,
+        ``new_invoices``).
+
+    Returns
+    -------
+    (float, float) or None
+        From invoices already open, from invoices not yet issued; ``None`` when
+        the columns are absent or the parts are all zero (nothing to split by).
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"expected": [90.0, 60.0], "open_items": [80.0, 20.0],
+    ...                   "new_invoices": [20.0, 60.0]})
+    >>> forecast_sources(f)
+    (87.0, 63.0)
+    """
+    if not {"expected", "open_items", "new_invoices"} <= set(frame.columns):
+        return None
+    expected = np.nan_to_num(frame["expected"].to_numpy(dtype=float))
+    opened = np.clip(np.nan_to_num(frame["open_items"].to_numpy(dtype=float)), 0, None)
+    new = np.clip(np.nan_to_num(frame["new_invoices"].to_numpy(dtype=float)), 0, None)
+    parts = opened + new
+    if parts.sum() <= 0:
+        return None
+    # a period without either part takes the overall proportions
+    share = np.divide(
+        opened,
+        parts,
+        out=np.full(len(parts), opened.sum() / parts.sum()),
+        where=parts > 0,
+    )
+    from_open = float((expected * share).sum())
+    return from_open, float(expected.sum()) - from_open
+
+
+def forecast_sources_text(frame: pd.DataFrame, currency: str | None = None) -> str:
+    """The `forecast_sources` split as words, or ``""`` when there is none.
+
+    Returns
+    -------
+    str
+        ``"about EUR 3,500,000 comes from invoices already open and EUR 3,460,000
+        from invoices not yet issued"`` (plain text; a fragment for a sentence).
+    """
+    split = forecast_sources(frame)
+    if split is None:
+        return ""
+    from_open, from_new = split
+    return (
+        f"about {format_amount(from_open, currency)} comes from invoices already "
+        f"open and {format_amount(from_new, currency)} from invoices not yet issued"
+    )
+
+
 def forecast_table(
     frame: pd.DataFrame,
     *,
@@ -1242,7 +1375,10 @@ def forecast_table(
 
     Notes
     -----
-    The total row's ranges come from `combined_range`.
+    The total row's ranges come from `combined_range`. When the frame has the
+    bottom-up parts, the note says how much of the total is expected from
+    invoices already open and how much from invoices not yet issued
+    (`forecast_sources`).
     """
     rows = frame.copy()
     if "month" in rows.columns:
@@ -1275,34 +1411,47 @@ def forecast_table(
         Column("lo95", "95% range from", "currency"),
         Column("hi95", "95% range to", "currency"),
     ]
-    fragment = frame_table(
-        rows,
-        columns,
-        currency=currency,
-        caption=caption,
-        note="80% range: receipts fall inside it 8 times out of 10; 95% range: 19 "
-        "times out of 20. The total's ranges assume the periods vary independently "
-        "(single periods' ranges do not add up).",
+    note = (
+        "80% range: receipts fall inside it 8 times out of 10; 95% range: 19 times "
+        "out of 20. The total's ranges assume the periods vary independently "
+        "(single periods' ranges do not add up)."
     )
+    sources = forecast_sources_text(frame, currency)
+    if sources:
+        note = (
+            f"Of the total {format_amount(total['expected'], currency)}, {sources}. "
+            + note
+        )
+    fragment = frame_table(rows, columns, currency=currency, caption=caption, note=note)
     fragment.html = fragment.html.replace(
         '<table class="arf-table">', '<table class="arf-table arf-total">', 1
     )
     return fragment
 
 
-_MODEL_LABELS = {
-    "combined": "A weighted mix of the methods below",
-    "bottom_up": "Bottom-up: open invoices and expected new invoices",
-    "top_down": "Top-down: the trend of past weekly receipts",
+#: Plain names of the trend models (``arforecast._topdown``) for readers.
+TREND_LABELS = {
+    "ets_simple": "smoothed level of recent weekly receipts",
+    "ets_additive_damped": "recent level with a fading trend",
+    "ets_seasonal_additive": "recent level with a yearly pattern",
+    "trailing_mean": f"average of the last {TRAILING_WINDOW} weeks",
+    "constant": "last week's receipts repeated (weekly receipts have not varied)",
+    "zero": "nothing expected (no receipts in the history)",
 }
-_COMPONENT_LABELS = {
-    "bottom_up": "bottom-up (invoice by invoice)",
-    "bottom_up_empirical": "bottom-up with historical timing",
-    "top_down": "top-down trend",
-    "trailing_mean": "recent weekly average",
-    "seasonal_naive": "same week a year earlier",
-    "last_value": "last week repeated",
+
+#: The methods a forecast can blend, in plain words (``CashForecast.model``).
+METHOD_PHRASES = {
+    "bottom_up": "what today's open invoices, and the invoices still to be issued, "
+    "will likely bring in, based on how similar invoices were paid in the past",
+    "bottom_up_empirical": "the same invoice-by-invoice view, with payment timing "
+    "taken from past payment delays",
+    "top_down": "the trend of weekly receipts",
+    "trailing_mean": f"the average of the last {TRAILING_WINDOW} weeks",
+    "seasonal_naive": "the receipts of the same week a year earlier",
+    "last_value": "last week's receipts, repeated",
 }
+
+_NUMBER_WORDS = ("no", "one", "two", "three", "four", "five", "six")
 
 
 def _band_label(band: str) -> str:
@@ -1315,70 +1464,202 @@ def _band_label(band: str) -> str:
     return band.replace("_", " ")
 
 
+def _past_forecasts(text: str, default: object) -> int | None:
+    """Number of earlier forecasts a model choice was measured on."""
+    match = re.search(r"over (\d+) past origins", text)
+    if match:
+        return int(match.group(1))
+    try:
+        return int(default)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
+
+
+def _trend_phrase(top: Mapping[str, Any]) -> str:
+    """The trend model in plain words, with why it was chosen when known."""
+    name = str(top.get("name", ""))
+    label = TREND_LABELS.get(name, name.replace("_", " "))
+    reason = str(top.get("reason", ""))
+    if reason.startswith("lowest weekly WAPE"):
+        count = _past_forecasts(reason, None)
+        over = f" over the last {count} forecasts" if count else ""
+        why = f"the variant that would have been most accurate{over}"
+    elif reason.startswith("lowest AICc"):
+        why = "the variant that fits the history of receipts best"
+    elif name == "trailing_mean":
+        why = "the history is too short or too irregular for a trend model"
+    else:
+        why = ""
+    return f"{label} ({why})" if why else label
+
+
+def _percent_list(per_band: Mapping[str, float]) -> str:
+    """``60%`` when every band has the same weight, else one weight per band."""
+    values = set(per_band.values())
+    if len(values) == 1:
+        return f"{values.pop():.0%}"
+    return ", ".join(f"{w:.0%} for {_band_label(b)}" for b, w in per_band.items())
+
+
+def _technical_note(model: Mapping[str, Any]) -> str:
+    """The model record's own wording, for analysts, on one line."""
+    parts = [str(model.get("reason", ""))]
+    top = (model.get("top_down") or {}).get("weekly") or {}
+    if top:
+        parts.append(f"top-down {top.get('name', '')}: {top.get('reason', '')}")
+    bottom = model.get("bottom_up") or {}
+    if bottom:
+        timing = f"open-invoice timing {bottom.get('timing', '')}"
+        reason = str(bottom.get("reason", ""))
+        # "requested (timing=...)" repeats the setting; a fallback says why
+        fallback = reason and not reason.startswith("requested")
+        parts.append(f"{timing} ({reason})" if fallback else timing)
+    ranges = model.get("intervals") or {}
+    if ranges:
+        parts.append(
+            "ranges: " + ", ".join(f"{kind} {text}" for kind, text in ranges.items())
+        )
+    return "Technical note: " + "; ".join(p for p in parts if p) + "."
+
+
+def forecast_model_summary(
+    model: Mapping[str, Any],
+    *,
+    currency: str | None = None,
+) -> HtmlFragment:
+    """How the cash forecast was made and why, in plain business language.
+
+    Parameters
+    ----------
+    model : mapping
+        ``CashForecast.model``: the method, the blend's weights per horizon band,
+        the open-invoice timing, the trend model and the interval method, each
+        with the reason the forecast engine recorded.
+    currency : str, optional
+        Currency of the billing pace.
+
+    Returns
+    -------
+    HtmlFragment
+        A lead sentence on what the forecast blends (with each method's weight),
+        why that blend, a short list on open invoices, new invoices, the trend and
+        the ranges, and one small muted "Technical note" line holding the engine's
+        own wording (model names, selection criteria). All text is escaped.
+    """
+    method = str(model.get("method", model.get("name", "")))
+    reason = str(model.get("reason", ""))
+    top = (model.get("top_down") or {}).get("weekly") or {}
+    bottom = model.get("bottom_up") or {}
+
+    # lead: which methods, with what weight, and why that blend
+    lead: list[str] = []
+    uses_trend = method == "top_down"
+    uses_bottom_up = method == "bottom_up"
+    weights = model.get("weights") or {}
+    if method == "combined" and weights:
+        by_method: dict[str, dict[str, float]] = {}
+        for band, mix in weights.items():
+            for name, weight in (mix or {}).items():
+                by_method.setdefault(str(name), {})[str(band)] = float(weight)
+        for per_band in by_method.values():
+            for band in weights:
+                per_band.setdefault(str(band), 0.0)
+        used = {k: v for k, v in by_method.items() if any(w > 0 for w in v.values())}
+        uses_trend = "top_down" in used
+        uses_bottom_up = any(k.startswith("bottom_up") for k in used)
+        count = len(used)
+        word = _NUMBER_WORDS[count] if count < len(_NUMBER_WORDS) else str(count)
+        items = "".join(
+            f"<li><strong>{_esc(_percent_list(per_band))}</strong> \u2014 "
+            f"{_esc(METHOD_PHRASES.get(name, name.replace('_', ' ')))}</li>"
+            for name, per_band in used.items()
+        )
+        intro = (
+            f"The forecast blends {word} methods:"
+            if count > 1
+            else "The forecast uses one method:"
+        )
+        lead.append(f'<p>{_esc(intro)}</p><ul class="arf-list">{items}</ul>')
+        if "equal weights" in reason:
+            why = (
+                "There are too few earlier forecasts to check yet which method is "
+                "more accurate, so they count equally."
+            )
+        else:
+            past = _past_forecasts(reason, model.get("calibration_origins"))
+            over = f" over the last {past} forecasts" if past else ""
+            why = f"The blend is the one that would have been most accurate{over}."
+        lead.append(f"<p>{_esc(why)}</p>")
+    elif method == "bottom_up":
+        adds = f"The forecast adds up {METHOD_PHRASES['bottom_up']}."
+        lead.append(f"<p>{_esc(adds)}</p>")
+    elif method == "top_down":
+        trend = _trend_phrase(top)
+        lead.append(
+            f"<p>{_esc(f'The forecast follows the trend of weekly receipts: {trend}.')}"
+            "</p>"
+        )
+
+    # the pieces, in plain words
+    points: list[tuple[str, str]] = []
+    if uses_bottom_up and bottom:
+        timing = str(bottom.get("timing", ""))
+        if timing == "model":
+            text = (
+                "predicted invoice by invoice by the payment model, which learns "
+                "from how each customer paid before."
+            )
+        else:
+            text = "estimated from how long similar invoices took to pay in the past"
+            if not str(bottom.get("reason", "")).startswith("requested"):
+                text += " (the payment model could not be used for this date)"
+            text += "."
+        points.append(("When open invoices get paid", text))
+        pace = bottom.get("run_rate_per_week")
+        if not _is_missing(pace):
+            points.append(
+                (
+                    "Invoices not yet issued",
+                    f"expected at the recent billing pace of "
+                    f"{format_amount(pace, currency)} a week, paid after the usual "
+                    "delays.",
+                )
+            )
+    if uses_trend and top and method != "top_down":
+        points.append(("Trend of weekly receipts", f"{_trend_phrase(top)}."))
+    weekly_range = str((model.get("intervals") or {}).get("weekly", ""))
+    if weekly_range.startswith("backtest errors"):
+        points.append(("Ranges", "from how far earlier forecasts were off."))
+    elif weekly_range:
+        points.append(
+            (
+                "Ranges",
+                "from each method's own uncertainty; there are too few earlier "
+                "forecasts yet to measure them.",
+            )
+        )
+    details = "".join(
+        f"<li><strong>{_esc(head)}:</strong> {_esc(text)}</li>" for head, text in points
+    )
+    markup = "".join(lead)
+    if details:
+        markup += f'<ul class="arf-list">{details}</ul>'
+    note = _technical_note(model)
+    markup += f'<p class="arf-note arf-tech">{_esc(note)}</p>'
+    # plain text: one line per paragraph or list item
+    lines = re.sub(r"<[^>]+>", "", re.sub(r"</(p|li)>", "\n", markup)).splitlines()
+    text = "\n".join(html.unescape(line).strip() for line in lines if line.strip())
+    return HtmlFragment(f'<div class="arf-model">{markup}</div>', text)
+
+
 def forecast_model_table(
     model: Mapping[str, Any], *, caption: str | None = None
 ) -> HtmlFragment:
-    """ "Which model ran and why" from ``CashForecast.model``, in plain words."""
-    rows: list[dict[str, str]] = []
-    name = str(model.get("name", model.get("method", "")))
-    rows.append(
-        {
-            "what": "Forecast used",
-            "choice": _MODEL_LABELS.get(name, name.replace("_", " ")),
-            "why": str(model.get("reason", "")),
-        }
-    )
-    weights = model.get("weights") or {}
-    for band, mix in weights.items():
-        if isinstance(mix, Mapping):
-            parts = ", ".join(
-                f"{_COMPONENT_LABELS.get(str(k), str(k).replace('_', ' '))} "
-                f"{float(v):.0%}"
-                for k, v in mix.items()
-            )
-            rows.append(
-                {
-                    "what": f"Mix for {_band_label(str(band))}",
-                    "choice": parts,
-                    "why": "the weights that best predicted earlier weeks",
-                }
-            )
-    bottom = model.get("bottom_up") or {}
-    if bottom:
-        timing = str(bottom.get("timing", ""))
-        rows.append(
-            {
-                "what": "When open invoices get paid",
-                "choice": {
-                    "model": "payment model (per invoice)",
-                    "empirical": "historical payment delays",
-                }.get(timing, timing.replace("_", " ")),
-                "why": str(bottom.get("reason", "")),
-            }
-        )
-    top = (model.get("top_down") or {}).get("weekly") or {}
-    if top:
-        rows.append(
-            {
-                "what": "Trend model",
-                "choice": str(top.get("name", "")).replace("_", " "),
-                "why": str(top.get("reason", "")),
-            }
-        )
-    intervals = model.get("intervals") or {}
-    for kind, text in intervals.items():
-        rows.append(
-            {
-                "what": f"Ranges ({kind})",
-                "choice": "from the errors of past forecasts",
-                "why": str(text),
-            }
-        )
-    return frame_table(
-        pd.DataFrame.from_records(rows, columns=["what", "choice", "why"]),
-        [Column("what", "Aspect"), Column("choice", "Choice"), Column("why", "Why")],
-        caption=caption,
-    )
+    """Deprecated name of `forecast_model_summary` (kept for older notebooks).
+
+    ``caption`` is ignored: the summary is prose, not a table.
+    """
+    return forecast_model_summary(model)
 
 
 def track_record_table(
@@ -1414,8 +1695,7 @@ _METRIC_NOTE = (
     "not (0.5 = coin toss, 1 = perfect; higher is better). Brier score: the average "
     "squared error of the stated chances (0 = perfect; lower is better). The two "
     "rules of thumb: the historical payment rate of invoices as overdue as this "
-    "one (aging rule), and the customer's own past rate (own history). Log loss "
-    "is in the JSON output of `arforecast backtest`."
+    "one (aging rule), and the customer's own past rate (own history)."
 )
 
 
