@@ -1826,5 +1826,10 @@ def reconciliation_table(
         columns,
         currency=currency,
         caption=caption,
+        note=(
+            "Amounts are the source values as read, each in its own document "
+            "currency and summed across currencies: they show that nothing was "
+            "lost between the file and the figures, not a total in one currency."
+        ),
         empty="No tables were read.",
     )
