@@ -165,7 +165,10 @@ def test_kpi_table_shows_definitions_benchmarks_and_missing_reasons():
         kpis, benchmarks={"cei": {"value": 85.0, "source": "<b>"}}
     ).html
     assert "Days sales outstanding (DSO)" in html
-    assert "— (no sales in the window)" in html
+    assert (
+        '<span class="arf-main">—</span><span class="arf-sub">no sales in the '
+        "window</span>" in html
+    )
     assert "91.5%" in html
     assert "Industry benchmark" in html and "85.0%*" in html
     assert "* &lt;b&gt;" in html

@@ -820,7 +820,11 @@ def kpi_table(
     for name in names:
         info = KPI_CATALOG.get(name, KpiInfo(name.replace("_", " "), "text", ""))
         value = _kpi_scalar(kpis, name)
-        shown = format_value(value, info.unit, currency, reason=reasons.get(name))
+        shown: Any = format_value(value, info.unit, currency, reason=reasons.get(name))
+        if _is_missing(value) and reasons.get(name):
+            # the reason on its own wrapping line, so a long one cannot widen the
+            # value column and push the benchmarks off the page
+            shown = _stacked("—", str(reasons[name]))
         measure = HtmlFragment(
             f'<span class="arf-measure">{_esc(info.label)}</span>'
             f'<span class="arf-def">{_esc(info.definition)}</span>',
@@ -846,7 +850,9 @@ def kpi_table(
                     text = f"{text}{marks}"
             row.append((text, True))
         rows.append(row)
-        text_rows.append([info.label, shown])
+        text_rows.append(
+            [info.label, shown.text if isinstance(shown, HtmlFragment) else shown]
+        )
     note = None
     if sources:
         note = "Benchmarks: " + "; ".join(
