@@ -219,3 +219,13 @@ def test_worklist_table_escapes_names_and_keeps_reasons():
     assert "C1 · UK&amp;I" in html
     assert "EUR 1,234" in html and "95 days" in html
     assert "Final demand (over 90 days)" in html and "send a final demand" in html
+
+
+def test_pipeline_without_overdue_accounts_says_so_instead_of_empty_bars():
+    stages = {s: {"count": 0, "amount": 0.0} for s in ("reminder", "follow_up")}
+
+    fig = charts.pipeline_chart(stages, currency="USD")
+
+    (ax,) = fig.axes
+    assert "No customer has an overdue balance" in [t.get_text() for t in ax.texts]
+    assert list(ax.get_xticks()) == [] and not ax.patches

@@ -637,8 +637,11 @@ def pipeline_chart(
     _amount_axis(ax, list(amounts), currency, "Past-due amount", axis="x")
     if len(amounts) and amounts.max() > 0:
         ax.set_xlim(0, amounts.max() * 1.35)
-    if frame.empty:
-        _no_data(ax, "No overdue accounts")
+    if frame.empty or not (amounts > 0).any():
+        # an empty pipeline is good news, not a chart of zero-width bars
+        ax.cla()
+        _style_axes(ax)
+        _no_data(ax, "No customer has an overdue balance")
     _title(ax, title, subtitle)
     return fig
 
