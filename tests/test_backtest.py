@@ -17,7 +17,18 @@ from arforecast.backtest import (
     run_backtest,
 )
 from arforecast.io import load_ledger
+from arforecast.ledger import Ledger
 from test_payments import simulate_ledger
+
+INVOICE_COLUMNS = [
+    "invoice_id",
+    "customer_id",
+    "invoice_date",
+    "due_date",
+    "amount",
+    "disputed",
+]
+PAYMENT_COLUMNS = ["invoice_id", "payment_date", "amount"]
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +138,31 @@ def test_ibm_model_beats_both_baselines_and_the_trailing_mean(ibm_csv):
     weekly = result["cash"]["weekly"]
     for base in weekly["baselines"].values():
         assert weekly["combined"]["wape"] < base["wape"]
+
+
+def test_backtest_ending_at_a_date_equals_the_backtest_of_the_data_cut_there():
+    led, _ = simulate_ledger(customers=60, invoices=1500, days=420, seed=4)
+    end = led.payments["payment_date"].sort_values().iloc[-200]  # a day with data
+    cut = Ledger.from_frames(
+        led.invoices.loc[led.invoices["invoice_date"] <= end, INVOICE_COLUMNS],
+        led.payments.loc[led.payments["payment_date"] <= end, PAYMENT_COLUMNS],
+        currency="EUR",
+    )
+    settings = dict(horizons=(7, 30), n_folds=2, at_issue=False, max_snapshots=3000)
+
+    replay = backtest_payments(led, end=end, **settings)
+    truth = backtest_payments(cut, **settings)
+
+    assert replay["settings"]["data_end"] == end.date().isoformat()
+
+    def forecasters(result, h):
+        entry = result["horizons"][h]
+        return {"model": entry["model"], **entry["baselines"]}
+
+    for h in ("7", "30"):
+        want = forecasters(truth, h)
+        for name, got in forecasters(replay, h).items():
+            # equal up to float summation order (cumulative sums over other rows)
+            for key in ("auc", "brier", "log_loss", "n"):
+                assert got[key] == pytest.approx(want[name][key], rel=1e-9), (h, key)
+    assert replay["pay_date"] == truth["pay_date"]

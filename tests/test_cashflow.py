@@ -467,3 +467,13 @@ def test_auto_timing_falls_back_to_empirical_with_the_reason(ledger, monkeypatch
     assert "no training snapshots" in fc.model["bottom_up"]["reason"]
     with pytest.raises(ArforecastError, match="timing='model' was requested"):
         forecast_cash(ledger, AS_OF, timing="model", calibration_origins=1)
+
+
+def test_track_record_reusing_the_forecast_engine_gives_the_same_frame(ledger):
+    fresh = track_record(ledger, AS_OF, n_origins=3)
+    made = forecast_cash(ledger, AS_OF)
+
+    reused = track_record(ledger, AS_OF, n_origins=3, forecast=made)
+
+    pd.testing.assert_frame_equal(fresh, reused)
+    assert made._engine is not None

@@ -241,6 +241,7 @@ def backtest_payments(
     extra_features: Mapping[str, Any] | Sequence[str] | None = None,
     train_fraction: float = 0.4,
     random_state: int = 0,
+    end: Any = None,
     **model_params: Any,
 ) -> dict[str, Any]:
     """Rolling-origin backtest of the payment model against two baselines.
@@ -265,6 +266,9 @@ def backtest_payments(
         plus eight weeks).
     random_state : int, default=0
         Seed of every model.
+    end : date-like, optional
+        Replay only what was known on this date (a report's as_of): folds end
+        there and outcomes after it are unknown (censored). Default: the data end.
     **model_params
         Further :class:`~arforecast.payments.PaymentModel` parameters.
 
@@ -300,7 +304,8 @@ def backtest_payments(
     if int(n_folds) < 1:
         raise ValueError(f"n_folds must be >= 1; got {n_folds!r}.")
     start = pd.Timestamp(ledger.invoices["invoice_date"].min()).normalize()
-    end = pd.Timestamp(ledger.data_end).normalize()
+    data_end = pd.Timestamp(ledger.data_end).normalize()
+    end = data_end if end is None else min(data_end, pd.Timestamp(end).normalize())
     last_test = end - pd.Timedelta(days=min(hs))
     bounds = _cutoffs(start, last_test, int(n_folds), max(hs) + 56, train_fraction)
 
@@ -309,9 +314,12 @@ def backtest_payments(
         feat.snapshot_dates(bounds[0], last_test, snapshot_freq),
         horizons=hs,
         extra_features=extra_features,
+        label_as_of=end,
     )
     issue = (
-        feat.build_issue_snapshots(ledger, horizons=hs, extra_features=extra_features)
+        feat.build_issue_snapshots(
+            ledger, horizons=hs, extra_features=extra_features, label_as_of=end
+        )
         if at_issue
         else None
     )

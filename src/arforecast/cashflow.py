@@ -104,6 +104,8 @@ class CashForecast:
     model: dict
     group: str = ALL
     groups: dict[str, CashForecast] = field(default_factory=dict)
+    # the engine that made it: track_record(forecast=...) reuses its past origins
+    _engine: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
         """The JSON shape of ``arforecast forecast --format json``.
@@ -297,6 +299,7 @@ def _assemble(
     }
     overall = made.pop(ALL)
     overall.groups = made
+    overall._engine = engine
     return overall
 
 
@@ -414,6 +417,7 @@ def track_record(
     method: str = "combined",
     timing: str = "empirical",
     random_state: int = 0,
+    forecast: CashForecast | None = None,
 ) -> pd.DataFrame:
     """Forecasts made at earlier origins next to the receipts that came in.
 
@@ -431,6 +435,11 @@ def track_record(
         Weeks forecast from each origin.
     method, timing, random_state
         As in :func:`forecast_cash`.
+    forecast : CashForecast, optional
+        The forecast :func:`forecast_cash` made at ``as_of`` with the same
+        ``weeks``, ``timing`` and ``random_state``: its engine has already
+        computed the earlier origins (its calibration), so they are reused
+        instead of recomputed. The result is the same.
 
     Returns
     -------
@@ -451,9 +460,16 @@ def track_record(
     for name, value in (("n_origins", n_origins), ("step_weeks", step_weeks)):
         _check_positive(name, value)
     target = _as_of_day(ledger, as_of)
-    engine = CashEngine(
-        ledger, weeks=weeks, months=1, timing=timing, random_state=random_state
-    )
+    engine = getattr(forecast, "_engine", None)
+    if engine is None or not (
+        engine.ledger is ledger
+        and int(to_days([forecast.as_of])[0]) == target
+        and (engine.weeks, engine.timing, engine.random_state)
+        == (weeks, timing, random_state)
+    ):
+        engine = CashEngine(
+            ledger, weeks=weeks, months=1, timing=timing, random_state=random_state
+        )
     first = engine.book.first_day
     origins = [target - 7 * step_weeks * i for i in range(n_origins, 0, -1)]
     origins = [o for o in origins if o > first]

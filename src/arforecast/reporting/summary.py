@@ -88,6 +88,7 @@ __all__ = [
     "build_executive_summary",
     "kpis_at_previous_month_end",
     "open_disputes",
+    "payment_backtest_for_report",
     "previous_month_end",
     "promises_to_pay",
     "reliability_tables",
@@ -133,6 +134,39 @@ def kpis_at_previous_month_end(
         return None
     result = kpis_to_dict(compute_kpis(ledger, previous, window_days=window_days))
     return result if isinstance(result, dict) else None
+
+
+#: Settings of the payment-model replay shown in reports: two folds, monthly
+#: snapshots and a 6,000-row training sample keep it to seconds per report;
+#: ``arforecast backtest`` runs the full protocol (docs/models.md).
+REPORT_BACKTEST = {
+    "n_folds": 2,
+    "at_issue": False,
+    "snapshot_freq": "MS",
+    "max_snapshots": 6000,
+}
+
+
+def payment_backtest_for_report(
+    ledger: Any, as_of: object, horizons: Sequence[int]
+) -> dict[str, Any]:
+    """The payment model replayed on what was known at ``as_of``, for a report.
+
+    Runs :func:`arforecast.backtest.backtest_payments` with ``end=as_of`` and the
+    lighter :data:`REPORT_BACKTEST` settings. When the history before ``as_of``
+    is too short for two folds the result has no horizons and ``skipped`` says
+    why (the report tables then say the history is too short).
+    """
+    from arforecast.backtest import backtest_payments
+    from arforecast.exceptions import ModelError
+
+    try:
+        return backtest_payments(
+            ledger, horizons=horizons, end=as_of, **REPORT_BACKTEST
+        )
+    except ModelError as exc:
+        logger.info("payment backtest skipped in the report: %s", exc)
+        return {"horizons": {}, "skipped": str(exc)}
 
 
 def reliability_tables(backtest: Mapping[str, Any]) -> dict[int, pd.DataFrame]:
