@@ -300,3 +300,23 @@ def test_isotonic_calibration_keeps_probabilities_monotone(simulated):
 def test_missing_feature_columns_are_named(open_model):
     with pytest.raises(ModelError, match="lacks the feature columns"):
         open_model.predict_proba(pd.DataFrame({"snapshot_date": [START]}))
+
+
+def test_sampled_training_rows_are_a_seeded_subset_in_date_order(simulated):
+    led, _ = simulated
+    cutoff = START + pd.Timedelta(days=400)
+    full = training_snapshots(led, cutoff, horizons=(7, 30))
+
+    sample = training_snapshots(led, cutoff, horizons=(7, 30), max_rows=500)
+    again = training_snapshots(led, cutoff, horizons=(7, 30), max_rows=500)
+
+    assert len(full) > 500 and len(sample) == 500
+    pd.testing.assert_frame_equal(sample, again)
+    assert sample["snapshot_date"].is_monotonic_increasing
+    keys = ["snapshot_date", "invoice_id"]
+    merged = sample.merge(full, on=keys, suffixes=("", "_full"))
+    assert len(merged) == 500  # every sampled row is a row of the full set
+    np.testing.assert_allclose(merged["age_days"], merged["age_days_full"])
+    # spread over the whole history, not only its start or end
+    assert sample["snapshot_date"].min() < full["snapshot_date"].quantile(0.2)
+    assert sample["snapshot_date"].max() > full["snapshot_date"].quantile(0.8)

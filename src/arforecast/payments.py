@@ -909,6 +909,8 @@ def fit_payment_model(
         snapshot_freq=snapshot_freq,
         mode=mode,
         extra_features=extra_features,
+        max_rows=int(params.get("max_snapshots", 20_000)),
+        random_state=random_state,
     )
     if len(frame) == 0:
         raise ModelError(
@@ -929,31 +931,70 @@ def training_snapshots(
     snapshot_freq: str = "W",
     mode: str = "open",
     extra_features: Mapping[str, Any] | Sequence[str] | None = None,
+    max_rows: int | None = None,
+    random_state: int = 0,
 ) -> pd.DataFrame:
     """Snapshots usable for training at ``cutoff`` (labels censored at the cutoff).
 
     Snapshots are dated from the ledger's first invoice to ``cutoff − max(horizons)``
     and labels see only events dated on or before ``cutoff``; rows whose
     ``label_end_{max horizon}`` is after the cutoff are dropped.
+
+    With ``max_rows``, open-item snapshots are built a few dates at a time and a
+    seeded uniform sample of at most ``max_rows`` rows is kept (each row draws a
+    random key; the rows with the smallest keys stay), so memory stays bounded
+    on large ledgers: weekly snapshots of a million-invoice book run to millions
+    of rows, of which the model uses ``max_snapshots``.
     """
     hs = feat._check_horizons(horizons)
     cutoff = pd.Timestamp(cutoff).normalize()
     last = cutoff - pd.Timedelta(days=max(hs))
+    end_col = f"label_end_{max(hs)}"
     if mode == "issue":
         frame = feat.build_issue_snapshots(
             ledger, horizons=hs, extra_features=extra_features, label_as_of=cutoff
         )
-    else:
-        start = pd.Timestamp(ledger.invoices["invoice_date"].min())
-        dates = feat.snapshot_dates(start, last, snapshot_freq)
-        if len(dates) == 0:
-            return pd.DataFrame()
-        frame = feat.build_snapshots(
+        frame = frame.loc[(frame[end_col] <= cutoff).to_numpy()]
+        return _sample_rows(frame, max_rows, np.random.default_rng(random_state))
+    start = pd.Timestamp(ledger.invoices["invoice_date"].min())
+    dates = feat.snapshot_dates(start, last, snapshot_freq)
+    if len(dates) == 0:
+        return pd.DataFrame()
+    step = len(dates) if max_rows is None else _DATES_PER_CHUNK
+    rng = np.random.default_rng(random_state)
+    kept: pd.DataFrame | None = None
+    seen = 0
+    for lo in range(0, len(dates), step):
+        part = feat.build_snapshots(
             ledger,
-            dates,
+            dates[lo : lo + step],
             horizons=hs,
             extra_features=extra_features,
             label_as_of=cutoff,
         )
-    keep = frame[f"label_end_{max(hs)}"] <= cutoff
-    return frame.loc[keep.to_numpy()].reset_index(drop=True)
+        part = part.loc[(part[end_col] <= cutoff).to_numpy()]
+        if max_rows is not None:
+            order = np.arange(seen, seen + len(part))
+            part = part.assign(_key=rng.random(len(part)), _order=order)
+            seen += len(part)
+        kept = part if kept is None else pd.concat([kept, part], ignore_index=True)
+        if max_rows is not None and len(kept) > max_rows:
+            kept = kept.nsmallest(max_rows, "_key")
+    assert kept is not None
+    if max_rows is not None:
+        kept = kept.sort_values("_order").drop(columns=["_key", "_order"])
+    return kept.reset_index(drop=True)
+
+
+#: Snapshot dates built at once when ``training_snapshots`` samples rows.
+_DATES_PER_CHUNK = 8
+
+
+def _sample_rows(
+    frame: pd.DataFrame, max_rows: int | None, rng: np.random.Generator
+) -> pd.DataFrame:
+    """A seeded uniform sample of at most ``max_rows`` rows, in their order."""
+    if max_rows is not None and len(frame) > max_rows:
+        keep = np.sort(rng.choice(len(frame), size=max_rows, replace=False))
+        frame = frame.iloc[keep]
+    return frame.reset_index(drop=True)
