@@ -342,7 +342,7 @@ def forecast_cash(
         refitted with cutoff = each origin; ``auto``: the model, falling back to
         the empirical distribution (with the reason) where it cannot be fitted.
         With the model, the empirical bottom-up stays a combination candidate.
-        The default is empirical because it measured better and about 9× faster
+        The default is empirical because it measured better and about 4× faster
         in the IBM cash backtest (bottom-up weekly WAPE 0.163 against 0.176;
         docs/models.md, "Cash-inflow forecast").
     random_state : int, default=0
