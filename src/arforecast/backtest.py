@@ -25,7 +25,7 @@ from arforecast.payments import PaymentModel, training_snapshots
 __all__ = [
     "AGING_EDGES",
     "backtest_payments",
-    "backtest_to_frame",
+    "backtest_tables",
     "metrics_for",
     "reliability_table",
     "run_backtest",
@@ -582,75 +582,6 @@ def run_backtest(
         return result
     result["cash"] = backtest_cash(ledger, random_state=random_state)
     return result
-
-
-def _flatten_cash(node: Any, path: tuple[str, ...], rows: list[dict[str, Any]]):
-    """Rows of scalar metrics from the nested cash result (leaf dicts of numbers)."""
-    if not isinstance(node, Mapping):
-        return
-    scalars = {
-        k: v
-        for k, v in node.items()
-        if v is None or isinstance(v, (int, float, np.floating, np.integer))
-    }
-    nested = {k: v for k, v in node.items() if isinstance(v, Mapping)}
-    if scalars and path:
-        rows.append(
-            {
-                "section": "cash",
-                "target": path[0] if len(path) > 1 else "",
-                "model": "/".join(path[1:]) if len(path) > 1 else path[0],
-                **{k: _clean(v) for k, v in scalars.items()},
-            }
-        )
-    for key, child in nested.items():
-        if key in ("folds",):
-            continue
-        _flatten_cash(child, (*path, str(key)), rows)
-
-
-def backtest_to_frame(result: Mapping[str, Any]) -> pd.DataFrame:
-    """One table of a backtest result, for ``--format table``.
-
-    Parameters
-    ----------
-    result : dict
-        From :func:`run_backtest` (or ``{"payment": backtest_payments(...)}``).
-
-    Returns
-    -------
-    DataFrame
-        One row per (section, target, model): section ``payment`` with target a
-        horizon in days, ``paid_by_due`` or ``pay_date`` and columns ``auc, brier,
-        log_loss, n, mae_days``; section ``cash`` with the cash metrics.
-    """
-    rows: list[dict[str, Any]] = []
-    pay = result.get("payment") or {}
-    blocks = [(k, v) for k, v in (pay.get("horizons") or {}).items()]
-    blocks += [(k, v) for k, v in (pay.get("at_issue") or {}).items()]
-    for target, entry in blocks:
-        named = {"model": entry["model"], **entry.get("baselines", {})}
-        for name, m in named.items():
-            rows.append(
-                {
-                    "section": "payment",
-                    "target": target,
-                    "model": name,
-                    **{k: m.get(k) for k in ("auc", "brier", "log_loss", "n")},
-                }
-            )
-    for name, m in (pay.get("pay_date") or {}).items():
-        rows.append(
-            {
-                "section": "payment",
-                "target": "pay_date",
-                "model": name,
-                "mae_days": m.get("mae_days"),
-                "n": m.get("n"),
-            }
-        )
-    _flatten_cash(result.get("cash"), (), rows)
-    return pd.DataFrame(rows)
 
 
 def backtest_tables(result: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
