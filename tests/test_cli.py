@@ -278,3 +278,13 @@ def test_two_currencies_without_rates_are_named(runner, tmp_path):
     assert result.exit_code == 2
     assert "fx_rates has no rates for CHF, EUR" in result.output
     assert "--currency CODE" in result.output
+
+
+@pytest.mark.parametrize("as_of", ["03/09/2024", "20240309", "Mar 9 2024"])
+def test_kpis_refuse_an_as_of_that_is_not_iso(runner, tmp_path, as_of):
+    folder = _ledger_dir(tmp_path)
+
+    result = runner.invoke(cli, ["kpis", "--data", str(folder), "--as-of", as_of])
+
+    assert result.exit_code == 2
+    assert "must be an ISO date (YYYY-MM-DD)" in result.output

@@ -62,7 +62,8 @@ def to_timestamp(value: object, name: str = "as_of") -> pd.Timestamp:
     Parameters
     ----------
     value : str, date, datetime or Timestamp
-        ISO text (``"2023-03-31"``) or any date object pandas understands.
+        ISO text (``"2023-03-31"``; other notations are refused, never guessed)
+        or a date object.
     name : str, default="as_of"
         Argument name used in the error message.
 
@@ -79,10 +80,17 @@ def to_timestamp(value: object, name: str = "as_of") -> pd.Timestamp:
     if value is None:
         raise ConfigError(f"`{name}` is required (an ISO date such as 2023-03-31).")
     try:
-        stamp = pd.Timestamp(value)
+        # text must be ISO: "03/09/2025" is March or September depending on who
+        # typed it, so it is refused rather than guessed
+        stamp = (
+            pd.Timestamp(pd.to_datetime(value.strip(), format="%Y-%m-%d"))
+            if isinstance(value, str)
+            else pd.Timestamp(value)
+        )
     except (TypeError, ValueError) as exc:
         raise ConfigError(
-            f"`{name}` must be a date such as 2023-03-31; got {value!r}."
+            f"`{name}` must be an ISO date (YYYY-MM-DD) such as 2023-03-31; "
+            f"got {value!r}."
         ) from exc
     if pd.isna(stamp):
         raise ConfigError(f"`{name}` must be a date such as 2023-03-31; got {value!r}.")
