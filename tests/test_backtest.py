@@ -12,6 +12,7 @@ from arforecast.backtest import (
     _average,
     backtest_payments,
     backtest_tables,
+    backtest_verdicts,
     metrics_for,
     reliability_table,
     run_backtest,
@@ -166,3 +167,38 @@ def test_backtest_ending_at_a_date_equals_the_backtest_of_the_data_cut_there():
             for key in ("auc", "brier", "log_loss", "n"):
                 assert got[key] == pytest.approx(want[name][key], rel=1e-9), (h, key)
     assert replay["pay_date"] == truth["pay_date"]
+
+
+def test_verdicts_say_plainly_where_the_model_loses():
+    good = {"auc": 0.9, "brier": 0.1}
+    result = {
+        "payment": {
+            "horizons": {
+                "7": {"model": good, "baselines": {"a": {"auc": 0.6, "brier": 0.2}}},
+                "90": {
+                    "model": {"auc": None, "brier": 1e-6},
+                    "baselines": {"a": {"auc": None, "brier": 0.0}},
+                },
+            },
+            "pay_date": {
+                "model": {"mae_days": 10.9},
+                "due_plus_add": {"mae_days": 10.5},
+            },
+        },
+        "cash": {
+            "weekly": {
+                "combined": {"wape": 0.15},
+                "baselines": {"trailing_mean": {"wape": 0.16}},
+            }
+        },
+    }
+
+    lines = backtest_verdicts(result)
+
+    assert lines == [
+        "paid within 7 days: the model beats both baselines",
+        "paid within 90 days: the model does NOT beat a",
+        "payment date: model 10.9 days off on average, due date + days late 10.5 "
+        "days (model NOT better)",
+        "cash: the combined forecast beats every baseline on weekly WAPE",
+    ]

@@ -26,6 +26,7 @@ __all__ = [
     "AGING_EDGES",
     "backtest_payments",
     "backtest_tables",
+    "backtest_verdicts",
     "metrics_for",
     "reliability_table",
     "run_backtest",
@@ -645,3 +646,62 @@ def backtest_tables(result: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
     if cash_rows:
         tables["cash"] = pd.DataFrame(cash_rows)
     return tables
+
+
+def backtest_verdicts(result: Mapping[str, Any]) -> list[str]:
+    """One plain sentence per question: does the model beat its baselines?
+
+    The payment model "beats" a baseline when its Brier score is lower and, where
+    both have one, its AUC is higher; the combined cash forecast when its weekly
+    WAPE is lower than every baseline's; the payment date when its mean absolute
+    error is lower than the due-date-plus-days-late estimate's.
+    """
+    lines: list[str] = []
+    pay = result.get("payment") or {}
+    blocks = [
+        (f"paid within {k} days", v) for k, v in (pay.get("horizons") or {}).items()
+    ]
+    blocks += [("paid by due date", v) for v in (pay.get("at_issue") or {}).values()]
+    for target, entry in blocks:
+        model = entry["model"]
+        losers = []
+        for name, base in (entry.get("baselines") or {}).items():
+            better = (
+                model.get("brier") is not None
+                and base.get("brier") is not None
+                and model["brier"] < base["brier"]
+            )
+            if model.get("auc") is not None and base.get("auc") is not None:
+                better = better and model["auc"] > base["auc"]
+            if not better:
+                losers.append(name)
+        lines.append(
+            f"{target}: the model beats both baselines"
+            if not losers
+            else f"{target}: the model does NOT beat {', '.join(losers)}"
+        )
+    dates = pay.get("pay_date") or {}
+    model_mae = (dates.get("model") or {}).get("mae_days")
+    base_mae = (dates.get("due_plus_add") or {}).get("mae_days")
+    if model_mae is not None and base_mae is not None:
+        lines.append(
+            f"payment date: model {model_mae:.1f} days off on average, due date + "
+            f"days late {base_mae:.1f} days ("
+            + ("model better" if model_mae < base_mae else "model NOT better")
+            + ")"
+        )
+    weekly = (result.get("cash") or {}).get("weekly") or {}
+    combined = (weekly.get("combined") or {}).get("wape")
+    bases = {
+        k: v.get("wape")
+        for k, v in (weekly.get("baselines") or {}).items()
+        if v.get("wape") is not None
+    }
+    if combined is not None and bases:
+        worse = [k for k, w in bases.items() if combined >= w]
+        lines.append(
+            "cash: the combined forecast beats every baseline on weekly WAPE"
+            if not worse
+            else f"cash: the combined forecast does NOT beat {', '.join(worse)}"
+        )
+    return lines

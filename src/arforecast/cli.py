@@ -91,11 +91,15 @@ def echo_frame(frame: Any, fmt: str) -> None:
 
 
 _BACKTEST_HEADINGS = {
-    "payment": "Payment model vs baselines (mean over time-ordered folds; "
-    "AUC higher is better, Brier and log loss lower)",
-    "pay_date": "Predicted payment date, mean absolute error in days",
-    "cash": "Weekly cash forecast over 13-week horizons (WAPE, MASE, |bias| lower "
-    "is better; coverage near 0.80 / 0.95)",
+    "payment": "Payment model vs baselines (mean over time-ordered folds). AUC: how "
+    "often a paid invoice ranks above an unpaid one, higher is better; Brier and "
+    "log loss: probability errors, lower is better",
+    "pay_date": "Predicted payment date: mean absolute error in days "
+    "(due_plus_add = due date + the customer's average days late)",
+    "cash": "Weekly cash forecast over 13-week horizons. WAPE: total absolute error "
+    "/ total receipts; MASE: error relative to a seasonal-naive forecast; bias: "
+    "total error / total receipts (lower is better for all three); coverage: "
+    "share of weeks inside the 80% / 95% ranges (near 0.80 / 0.95 is right)",
 }
 
 
@@ -106,8 +110,10 @@ def echo_backtest(tables: dict, result: dict) -> None:
         shown = frame.astype(object).where(frame.notna(), "—")
         for col in shown.columns:
             if col != "n" and frame[col].dtype.kind == "f":
+                digits = 1 if col == "mae_days" else 4
                 shown[col] = [
-                    v if v == "—" else f"{float(v):.4f}" for v in shown[col].tolist()
+                    v if v == "—" else f"{float(v):.{digits}f}"
+                    for v in shown[col].tolist()
                 ]
             elif col == "n":
                 shown[col] = [v if v == "—" else f"{int(v):,}" for v in shown[col]]
@@ -293,7 +299,15 @@ def validate(data: str, mapping: str | None, currency: str | None, fmt: str):
             payload.update(quality.to_dict())
             echo_json(payload)
         else:
-            click.echo(f"{ledger!r}")
+            counts = ", ".join(
+                f"{len(getattr(ledger, name)):,} {name}"
+                for name in ("invoices", "payments", "adjustments", "activities")
+            )
+            portfolios = ", ".join(map(str, ledger.portfolios)) or "none"
+            click.echo(
+                f"loaded {ledger.source}: {counts}; reporting currency "
+                f"{ledger.currency}; portfolios: {portfolios}"
+            )
             click.echo(quality.summary())
             click.echo("")
             click.echo("Reconciliation (read = used + set aside):")
@@ -349,7 +363,7 @@ def backtest(data, mapping, currency, horizons, cash, seed, fmt):
     parsed = _parse_horizons(horizons)
 
     def go() -> None:
-        from arforecast.backtest import backtest_tables, run_backtest
+        from arforecast.backtest import backtest_tables, backtest_verdicts, run_backtest
 
         ledger = _load(data, mapping, currency)
         result = run_backtest(ledger, horizons=parsed, cash=cash, random_state=seed)
@@ -357,6 +371,9 @@ def backtest(data, mapping, currency, horizons, cash, seed, fmt):
             echo_json(result)
         else:
             echo_backtest(backtest_tables(result), result)
+            click.echo("\nVerdict:")
+            for line in backtest_verdicts(result):
+                click.echo(f"  {line}")
 
     _run(go)
 
