@@ -229,3 +229,19 @@ def test_pipeline_without_overdue_accounts_says_so_instead_of_empty_bars():
     (ax,) = fig.axes
     assert "No customer has an overdue balance" in [t.get_text() for t in ax.texts]
     assert list(ax.get_xticks()) == [] and not ax.patches
+
+
+def test_tables_without_customer_names_show_the_id_as_the_customer():
+    disputes = pd.DataFrame(
+        {
+            "name": [None, None],
+            "customer_id": ["7856-ODQFO", "5592-UQXSS"],
+            "invoice_id": ["0300108731", "5949242829"],
+            "balance_rc": [50.0, 45.0],
+        }
+    )
+
+    html = tables.disputes_table(disputes, currency="USD").html
+
+    assert "<th>Customer</th>" in html and ">Id<" not in html
+    assert "7856-ODQFO" in html

@@ -146,6 +146,16 @@ def test_forecast_table_says_where_the_total_comes_from():
     )
 
 
+def test_monthly_table_can_leave_the_total_range_to_the_weekly_one():
+    with_range = tables.forecast_table(_weekly(), currency="EUR")
+    without = tables.forecast_table(_weekly(), currency="EUR", total_ranges=False)
+
+    total_row = without.html[without.html.index(">Total<") :]
+    assert "EUR 200" in total_row and total_row.count("—") == 4
+    assert "given once, in the weekly table" in without.html
+    assert "vary independently" in with_range.html
+
+
 # ---------------------------------------------------------------------------
 # the executive summary on a small sample ledger
 
@@ -318,3 +328,36 @@ def test_model_section_escapes_and_explains_fallbacks():
 def test_payment_accuracy_note_sends_nobody_to_a_command_line():
     note = tables.backtest_table({})
     assert "JSON" not in note.html and "arforecast backtest" not in note.html
+
+
+@pytest.mark.parametrize(
+    ("before", "now", "sentence"),
+    [
+        (1, 2, "1 more customer with an overdue balance (2 in all)."),
+        (5, 2, "3 fewer customers with overdue balances (2 in all)."),
+    ],
+    ids=["one-more", "three-fewer"],
+)
+def test_what_changed_counts_customers_in_good_english(before, now, sentence):
+    from arforecast.reporting.summary import _changes
+
+    lines = _changes(
+        {"accounts_in_collections": {"count": now}},
+        {"accounts_in_collections": {"count": before}},
+        [],
+        "EUR",
+    )
+
+    assert sentence in lines
+
+
+def test_backtest_table_explains_a_missing_auc():
+    entry = {
+        "model": {"auc": None, "brier": 1e-6, "n": 40},
+        "baselines": {"aging_bucket": {"auc": None, "brier": 0.0}},
+    }
+
+    html = tables.backtest_table({"90": entry}).html
+
+    assert "every invoice tested had the same outcome" in html
+    assert "same outcome" not in tables.backtest_table({}).html

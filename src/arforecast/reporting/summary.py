@@ -720,11 +720,13 @@ def _changes(
     if new_now is not None and new_before is not None and new_now != new_before:
         delta = int(new_now) - int(new_before)
         word = "more" if delta > 0 else "fewer"
+        noun = "customer with an overdue balance"
+        if abs(delta) != 1:
+            noun = "customers with overdue balances"
         sentences.append(
             (
                 abs(delta) / max(int(new_before), 1) * 2,
-                f"{abs(delta):,} {word} customers with overdue balances "
-                f"({int(new_now):,} in all).",
+                f"{abs(delta):,} {word} {noun} ({int(new_now):,} in all).",
             )
         )
     sentences.sort(key=lambda item: -item[0])

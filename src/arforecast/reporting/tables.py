@@ -1015,8 +1015,20 @@ def aging_table(
 
 
 def _present(frame: pd.DataFrame, columns: Sequence[Column]) -> list[Column]:
-    """The columns whose key is in the frame (optional columns stay out)."""
-    return [c for c in columns if c.key in frame.columns]
+    """The columns whose key is in the frame (optional columns stay out).
+
+    Exports without customer names (the IBM sample) would show a "Customer"
+    column of dashes beside an "Id" column: then the id takes the Customer label.
+    """
+    shown = [c for c in columns if c.key in frame.columns]
+    keys = {c.key for c in shown}
+    if {"name", "customer_id"} <= keys and frame["name"].map(_is_missing).all():
+        shown = [
+            Column("customer_id", "Customer", c.unit) if c.key == "customer_id" else c
+            for c in shown
+            if c.key != "name"
+        ]
+    return shown
 
 
 STAGE_LABELS = {
@@ -1077,7 +1089,12 @@ def worklist_table(
             r.get("name") if not _is_missing(r.get("name")) else r.get("customer_id"),
             " · ".join(
                 str(r[k])
-                for k in ("customer_id", "portfolio")
+                # without a name the id is already the main line
+                for k in (
+                    ("portfolio",)
+                    if _is_missing(r.get("name"))
+                    else ("customer_id", "portfolio")
+                )
                 if not _is_missing(r.get(k))
             ),
         )
@@ -1366,6 +1383,7 @@ def forecast_table(
     currency: str | None = None,
     label: str = "Week",
     caption: str | None = None,
+    total_ranges: bool = True,
 ) -> HtmlFragment:
     """Forecast rows: period, expected receipts and the 80% and 95% ranges.
 
@@ -1378,6 +1396,10 @@ def forecast_table(
     label : str, default="Week"
         Header of the period column.
     caption : str, optional
+    total_ranges : bool, default=True
+        Give the total row its ranges. A report showing the same horizon week by
+        week and month by month sets it False on one of them, so that the two
+        tables do not state two different ranges for (nearly) the same total.
 
     Notes
     -----
@@ -1400,6 +1422,8 @@ def forecast_table(
         ]
     lo80, hi80 = combined_range(frame, "lo80", "hi80")
     lo95, hi95 = combined_range(frame, "lo95", "hi95")
+    if not total_ranges:
+        lo80 = hi80 = lo95 = hi95 = None
     total = {
         "period": "Total",
         "expected": float(rows["expected"].sum()),
@@ -1419,8 +1443,13 @@ def forecast_table(
     ]
     note = (
         "80% range: receipts fall inside it 8 times out of 10; 95% range: 19 times "
-        "out of 20. The total's ranges assume the periods vary independently "
-        "(single periods' ranges do not add up)."
+        "out of 20. "
+        + (
+            "The total's ranges assume the periods vary independently "
+            "(single periods' ranges do not add up)."
+            if total_ranges
+            else "The range of the total is given once, in the weekly table."
+        )
     )
     sources = forecast_sources_text(frame, currency)
     if sources:
@@ -1743,11 +1772,18 @@ def backtest_table(
         Column("brier_own", "Brier: own history", "ratio3"),
         Column("n", "Invoices tested", "count"),
     ]
+    note = _METRIC_NOTE
+    if any(r["auc"] is None and r["n"] for r in rows):
+        note += (
+            " AUC “—”: every invoice tested had the same outcome at that horizon "
+            "(for example all were paid within it), so there is nothing to rank; "
+            "a rule of thumb that says “certain” is then exactly right."
+        )
     return frame_table(
         pd.DataFrame.from_records(rows, columns=[c.key for c in columns]),
         columns,
         caption=caption,
-        note=_METRIC_NOTE,
+        note=note,
         empty="The history is too short to test the payment model.",
     )
 
