@@ -316,7 +316,8 @@ def test_sampled_training_rows_are_a_seeded_subset_in_date_order(simulated):
     keys = ["snapshot_date", "invoice_id"]
     merged = sample.merge(full, on=keys, suffixes=("", "_full"))
     assert len(merged) == 500  # every sampled row is a row of the full set
-    np.testing.assert_allclose(merged["age_days"], merged["age_days_full"])
+    for col in feat.feature_columns(full):  # features do not depend on the sample
+        np.testing.assert_allclose(merged[col], merged[f"{col}_full"], err_msg=col)
     # spread over the whole history, not only its start or end
     assert sample["snapshot_date"].min() < full["snapshot_date"].quantile(0.2)
     assert sample["snapshot_date"].max() > full["snapshot_date"].quantile(0.8)

@@ -693,6 +693,8 @@ def build_snapshots(
     horizons: Iterable[int] = DEFAULT_HORIZONS,
     extra_features: Mapping[str, Any] | Sequence[str] | None = None,
     label_as_of: Any = None,
+    max_rows: int | None = None,
+    random_state: int = 0,
 ) -> pd.DataFrame:
     """Features and labels for every invoice open at each snapshot date.
 
@@ -713,6 +715,12 @@ def build_snapshots(
     label_as_of : date-like, optional
         Labels see only events dated on or before this date (default
         ``ledger.data_end``); used to right-censor training data at a cutoff.
+    max_rows : int, optional
+        Keep a seeded uniform sample of at most this many (snapshot, invoice)
+        rows, drawn before any feature is computed, so that weekly snapshots of a
+        large book cost memory and time for the sample only.
+    random_state : int, default=0
+        Seed of that sample.
 
     Returns
     -------
@@ -782,6 +790,10 @@ def build_snapshots(
     inv_ix, snap_day = inv_ix[keep], snap_day[keep]
     order = np.lexsort((inv_ix, snap_day))
     inv_ix, snap_day = inv_ix[order], snap_day[order]
+    if max_rows is not None and len(inv_ix) > max_rows:
+        rng = np.random.default_rng(random_state)
+        pick = np.sort(rng.choice(len(inv_ix), size=int(max_rows), replace=False))
+        inv_ix, snap_day = inv_ix[pick], snap_day[pick]
 
     out = _assemble(state, inv_ix, snap_day, hs, extras, at_issue=False)
     logger.info(

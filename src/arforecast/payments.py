@@ -940,11 +940,11 @@ def training_snapshots(
     and labels see only events dated on or before ``cutoff``; rows whose
     ``label_end_{max horizon}`` is after the cutoff are dropped.
 
-    With ``max_rows``, open-item snapshots are built a few dates at a time and a
-    seeded uniform sample of at most ``max_rows`` rows is kept (each row draws a
-    random key; the rows with the smallest keys stay), so memory stays bounded
-    on large ledgers: weekly snapshots of a million-invoice book run to millions
-    of rows, of which the model uses ``max_snapshots``.
+    With ``max_rows``, a seeded uniform sample of at most ``max_rows`` rows is
+    drawn before the features are computed (``build_snapshots(max_rows=...)``),
+    so memory and time stay bounded on large ledgers: weekly snapshots of a
+    million-invoice book run to millions of rows, of which the model uses
+    ``max_snapshots``.
     """
     hs = feat._check_horizons(horizons)
     cutoff = pd.Timestamp(cutoff).normalize()
@@ -960,34 +960,16 @@ def training_snapshots(
     dates = feat.snapshot_dates(start, last, snapshot_freq)
     if len(dates) == 0:
         return pd.DataFrame()
-    step = len(dates) if max_rows is None else _DATES_PER_CHUNK
-    rng = np.random.default_rng(random_state)
-    kept: pd.DataFrame | None = None
-    seen = 0
-    for lo in range(0, len(dates), step):
-        part = feat.build_snapshots(
-            ledger,
-            dates[lo : lo + step],
-            horizons=hs,
-            extra_features=extra_features,
-            label_as_of=cutoff,
-        )
-        part = part.loc[(part[end_col] <= cutoff).to_numpy()]
-        if max_rows is not None:
-            order = np.arange(seen, seen + len(part))
-            part = part.assign(_key=rng.random(len(part)), _order=order)
-            seen += len(part)
-        kept = part if kept is None else pd.concat([kept, part], ignore_index=True)
-        if max_rows is not None and len(kept) > max_rows:
-            kept = kept.nsmallest(max_rows, "_key")
-    assert kept is not None
-    if max_rows is not None:
-        kept = kept.sort_values("_order").drop(columns=["_key", "_order"])
-    return kept.reset_index(drop=True)
-
-
-#: Snapshot dates built at once when ``training_snapshots`` samples rows.
-_DATES_PER_CHUNK = 8
+    frame = feat.build_snapshots(
+        ledger,
+        dates,
+        horizons=hs,
+        extra_features=extra_features,
+        label_as_of=cutoff,
+        max_rows=max_rows,
+        random_state=random_state,
+    )
+    return frame.loc[(frame[end_col] <= cutoff).to_numpy()].reset_index(drop=True)
 
 
 def _sample_rows(
