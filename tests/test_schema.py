@@ -402,6 +402,18 @@ def test_missing_currency_with_several_in_the_data_is_fatal():
     assert "several (EUR, GBP)" in str(err)
 
 
+def test_payment_for_an_unknown_invoice_in_several_currencies_names_the_invoice():
+    inv = _invoices(currency=["EUR", "GBP", "GBP"])
+    pay = _payments([("0009", "2024-03-05", "40")])
+
+    err = _fatal({"invoices": inv, "payments": pay})
+
+    (finding,) = [f for f in err.findings if f.code == "missing_currency"]
+    assert finding.table == "payments" and finding.column == "invoice_id"
+    assert "not among the used invoices" in finding.message
+    assert "correct the invoice_id" in finding.message
+
+
 def test_typed_frames_pass_and_ids_keep_leading_zeros():
     inv = _invoices()
     inv["invoice_date"] = pd.to_datetime(inv["invoice_date"])

@@ -945,16 +945,33 @@ class _Validator:
             cur = _replace(cur, still, distinct[0])
             still = np.zeros_like(still)
         elif still.any() and len(distinct) > 1:
+            # a row of another table takes its invoice's currency; when that
+            # invoice is unknown, say so (the fix is the invoice, not a column
+            # the table may not even have)
+            unlinked = state.name != "invoices" and invoices is not None
+            several = ", ".join(sorted(map(str, distinct)))
+            why = (
+                "their invoice_id is not among the used invoices, so they cannot "
+                f"take its currency (the data holds several: {several})"
+                if unlinked
+                else f"the data holds several ({several})"
+            )
             self.add(
                 "fatal",
                 "missing_currency",
                 state,
                 still,
-                "currency",
-                f"{still.sum()} row(s) have no currency and the data holds several "
-                f"({', '.join(sorted(map(str, distinct)))}), so it cannot be inferred; "
-                "fill in the currency or set it with 'constants' in the mapping",
-                value="",
+                "currency" if present else "invoice_id",
+                f"{still.sum()} row(s) have no currency and {why}, so it cannot "
+                "be inferred; "
+                + (
+                    "correct the invoice_id (or the invoice it points to), or give "
+                    "the rows a currency column"
+                    if unlinked
+                    else "fill in the currency or set it with 'constants' in the "
+                    "mapping"
+                ),
+                value="" if present else None,
             )
         filled = missing & ~still & cur.notna().to_numpy()
         if present:
