@@ -895,6 +895,11 @@ def build_executive_summary(
         "from_new_invoices": split[1] if split else None,
     }
     headline.append(cash_item)
+    record_line = _track_record_line(
+        ledger, stamp, forecast, weeks=weeks, random_state=random_state
+    )
+    if record_line:
+        notes.append(record_line)
     notes.extend(_model_notes(forecast.model))
 
     what_changed = _changes(now, before, headline, currency)
@@ -963,6 +968,50 @@ def build_executive_summary(
         data_quality=quality,
         provenance=provenance,
         at_risk_note=_risk_note(at_risk),
+    )
+
+
+def _track_record_line(
+    ledger: Any, stamp: pd.Timestamp, forecast: Any, *, weeks: int, random_state: int
+) -> str | None:
+    """How the forecast made ``weeks`` weeks ago compares with what came in.
+
+    None when that origin precedes the data (nothing to compare with).
+    """
+    from arforecast.cashflow import track_record
+
+    record = track_record(
+        ledger,
+        stamp,
+        n_origins=1,
+        step_weeks=weeks,
+        weeks=weeks,
+        random_state=random_state,
+        forecast=forecast,
+    )
+    seen = record[record["actual"].notna()]
+    if record.empty or len(seen) < len(record):
+        return None
+    currency = ledger.currency
+    predicted = float(seen["forecast"].sum())
+    actual = float(seen["actual"].sum())
+    made = pd.Timestamp(record["origin"].iloc[0]).date().isoformat()
+    inside = int(seen["covered_80"].astype(bool).sum())
+    if actual > 0:
+        gap = (predicted - actual) / actual
+        verdict = (
+            "the forecast was on target"
+            if abs(gap) < 0.005
+            else f"the forecast was {abs(gap):.0%} too {'high' if gap > 0 else 'low'}"
+        )
+    else:
+        verdict = ""
+    return (
+        f"Track record: the forecast made on {made} expected "
+        f"{tables.format_amount(predicted, currency)} for the {len(seen)} weeks to "
+        f"{stamp.date().isoformat()}; {tables.format_amount(actual, currency)} came "
+        f"in{f' ({verdict})' if verdict else ''}; {inside} of {len(seen)} weeks fell "
+        "inside its 80% range."
     )
 
 
