@@ -177,9 +177,9 @@ def test_summary_notes_the_track_record_of_the_forecast_made_a_quarter_ago(
 
     (line,) = [n for n in summary.notes if n.startswith("Track record")]
 
-    assert "the forecast made on 2025-10-01 expected EUR" in line
-    assert "for the 13 weeks to 2025-12-31" in line and "came in" in line
-    assert re.search(r"\d+ of 13 weeks fell inside its 80% range", line)
+    assert "the forecast made on 2025-10-08 expected EUR" in line
+    assert "for the 12 weeks to 2025-12-31" in line and "came in" in line
+    assert re.search(r"\d+ of 12 weeks fell inside its 80% range", line)
 
 
 def test_expected_cash_card_says_how_much_comes_from_open_invoices(small_summary):

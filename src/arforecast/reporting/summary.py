@@ -974,23 +974,27 @@ def build_executive_summary(
 def _track_record_line(
     ledger: Any, stamp: pd.Timestamp, forecast: Any, *, weeks: int, random_state: int
 ) -> str | None:
-    """How the forecast made ``weeks`` weeks ago compares with what came in.
+    """How the forecast made about a quarter ago compares with what came in.
 
-    None when that origin precedes the data (nothing to compare with).
+    The origin is the latest one on the forecast's own 4-weekly calibration grid
+    that lies at most ``weeks`` weeks back (12 weeks for 13), so its forecast is
+    already computed; the weeks observed since then are compared. None when that
+    origin precedes the data.
     """
     from arforecast.cashflow import track_record
 
+    step = max(4, (int(weeks) // 4) * 4)
     record = track_record(
         ledger,
         stamp,
         n_origins=1,
-        step_weeks=weeks,
+        step_weeks=step,
         weeks=weeks,
         random_state=random_state,
         forecast=forecast,
     )
-    seen = record[record["actual"].notna()]
-    if record.empty or len(seen) < len(record):
+    seen = record[record["actual"].notna()] if not record.empty else record
+    if len(seen) < 4:
         return None
     currency = ledger.currency
     predicted = float(seen["forecast"].sum())
