@@ -255,6 +255,8 @@ MODEL = {
             "name": "ets_simple",
             "reason": "lowest weekly WAPE over 12 past origins (ets_simple 0.143, "
             "ets_additive_damped 0.172); AICc alone picks ets_additive_damped",
+            "chosen_by": "past_wape",
+            "past_origins": 12,
         }
     },
     "intervals": {
@@ -262,6 +264,7 @@ MODEL = {
         "monthly": "backtest errors: 33 past monthly errors (split conformal)",
     },
     "calibration_origins": 12,
+    "weights_past_origins": 12,
 }
 JARGON = (
     "convex",
@@ -327,6 +330,7 @@ def test_model_section_escapes_and_explains_fallbacks():
         **MODEL,
         "reason": "x; equal weights: 1 past origin(s) with 4+ observed weeks",
         "weights": {"all_weeks": {"bottom_up": 0.5, "top_down": 0.5}},
+        "weights_past_origins": 0,
         "bottom_up": {"timing": "empirical", "reason": "model failed <script>"},
     }
     fragment = tables.forecast_model_summary(model)

@@ -375,7 +375,7 @@ class CashEngine:
             candidates = CANDIDATES
             if target.timing.get("timing") == "model":
                 candidates = (*CANDIDATES, "bottom_up_empirical")
-            bands, weight_reason = _choose_weights(obs, candidates)
+            bands, weight_reason, scored = _choose_weights(obs, candidates)
             paths["combined"] = _combine(paths, bands, self.horizon)
             for item in obs:
                 item["paths"]["combined"] = _combine(item["paths"], bands, self.horizon)
@@ -407,6 +407,7 @@ class CashEngine:
             entry["weights"] = {
                 "weights": {_band_label(first, last): w for (first, last), w in bands},
                 "reason": weight_reason,
+                "past_origins": scored,
             }
             entry["models"] = {**rec.models, "top_down": td_choice}
             entry["timing"] = target.timing
@@ -481,6 +482,8 @@ def _choose_topdown(obs: list[dict], paths: dict, fitted: dict) -> dict:
         "name": best,
         "reason": f"lowest weekly WAPE over {len(usable)} past origins ({scores}); "
         f"AICc alone picks {fitted['name']}",
+        "chosen_by": "past_wape",
+        "past_origins": len(usable),
     }
     if fitted.get("notes"):
         out["notes"] = fitted["notes"]
@@ -524,11 +527,14 @@ def _period_weights(bands: list, periods: list[Period]) -> dict[str, np.ndarray]
     }
 
 
-def _choose_weights(obs: list[dict], candidates: tuple[str, ...]) -> tuple[list, str]:
+def _choose_weights(
+    obs: list[dict], candidates: tuple[str, ...]
+) -> tuple[list, str, int]:
     """Convex weights per horizon band that minimise the past weekly WAPE.
 
     Returns a list of ``((first_week, last_week or None), {candidate: weight})``
-    (one entry per :data:`WEIGHT_BANDS`) and the reason. A band with fewer than
+    (one entry per :data:`WEIGHT_BANDS`), the reason, and the number of past
+    origins the weights were scored on (0 for the equal-weight fallbacks). A band with fewer than
     12 past weeks takes the weights fitted on all weeks. Fewer than 3 past
     origins with 4+ observed weeks give equal bottom-up/top-down weights.
     """
@@ -539,9 +545,11 @@ def _choose_weights(obs: list[dict], candidates: tuple[str, ...]) -> tuple[list,
         if n_full >= 4:
             usable.append((item, n_full))
     if len(usable) < MIN_CAL_ORIGINS:
-        return [(band, dict(equal)) for band in WEIGHT_BANDS], (
+        return (
+            [(band, dict(equal)) for band in WEIGHT_BANDS],
             f"equal weights: {len(usable)} past origin(s) with 4+ observed weeks, "
-            f"{MIN_CAL_ORIGINS} needed for backtest weights"
+            f"{MIN_CAL_ORIGINS} needed for backtest weights",
+            0,
         )
 
     # forecast and actual per observed (origin, week)
@@ -562,8 +570,10 @@ def _choose_weights(obs: list[dict], candidates: tuple[str, ...]) -> tuple[list,
     a = np.concatenate(act)
     k = np.concatenate(week)
     if a.sum() <= 0:
-        return [(band, dict(equal)) for band in WEIGHT_BANDS], (
-            "equal weights: no receipts in the past forecast windows"
+        return (
+            [(band, dict(equal)) for band in WEIGHT_BANDS],
+            "equal weights: no receipts in the past forecast windows",
+            0,
         )
 
     grid = simplex_grid(len(candidates), WEIGHT_STEP)
@@ -584,10 +594,12 @@ def _choose_weights(obs: list[dict], candidates: tuple[str, ...]) -> tuple[list,
         bands.append(
             ((first, last), best_for(mask)[0] if mask.sum() >= 12 else overall)
         )
-    return bands, (
+    return (
+        bands,
         f"convex weights per horizon band (grid step {WEIGHT_STEP}) minimising "
         f"weekly WAPE ({overall_err:.3f} with one set) over {len(usable)} past "
-        f"origins, {len(a)} weeks"
+        f"origins, {len(a)} weeks",
+        len(usable),
     )
 
 

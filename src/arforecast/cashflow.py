@@ -275,6 +275,7 @@ def _model_record(entry: dict, method: str) -> dict:
         "top_down": {"weekly": entry["models"]["top_down"]},
         "intervals": entry["intervals"][method],
         "calibration_origins": entry["n_calibration_origins"],
+        "weights_past_origins": weights["past_origins"],
         "monthly": "sum of the daily path (weekly forecasts spread evenly over "
         "their days), so weeks and months agree",
     }

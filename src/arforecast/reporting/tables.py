@@ -1499,24 +1499,13 @@ def _band_label(band: str) -> str:
     return band.replace("_", " ")
 
 
-def _past_forecasts(text: str, default: object) -> int | None:
-    """Number of earlier forecasts a model choice was measured on."""
-    match = re.search(r"over (\d+) past origins", text)
-    if match:
-        return int(match.group(1))
-    try:
-        return int(default)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return None
-
-
 def _trend_phrase(top: Mapping[str, Any]) -> str:
     """The trend model in plain words, with why it was chosen when known."""
     name = str(top.get("name", ""))
     label = TREND_LABELS.get(name, name.replace("_", " "))
     reason = str(top.get("reason", ""))
-    if reason.startswith("lowest weekly WAPE"):
-        count = _past_forecasts(reason, None)
+    if top.get("chosen_by") == "past_wape":
+        count = top.get("past_origins")
         over = f" over the last {count} forecasts" if count else ""
         why = f"the variant that would have been most accurate{over}"
     elif reason.startswith("lowest AICc"):
@@ -1582,7 +1571,6 @@ def forecast_model_summary(
         own wording (model names, selection criteria). All text is escaped.
     """
     method = str(model.get("method", model.get("name", "")))
-    reason = str(model.get("reason", ""))
     top = (model.get("top_down") or {}).get("weekly") or {}
     bottom = model.get("bottom_up") or {}
 
@@ -1615,13 +1603,14 @@ def forecast_model_summary(
             else "The forecast uses one method:"
         )
         lead.append(f'<p>{_esc(intro)}</p><ul class="arf-list">{items}</ul>')
-        if "equal weights" in reason:
+        past = model.get("weights_past_origins")
+        if past == 0:
             why = (
                 "There are too few earlier forecasts to check yet which method is "
                 "more accurate, so they count equally."
             )
         else:
-            past = _past_forecasts(reason, model.get("calibration_origins"))
+            past = past or model.get("calibration_origins")
             over = f" over the last {past} forecasts" if past else ""
             why = f"The blend is the one that would have been most accurate{over}."
         lead.append(f"<p>{_esc(why)}</p>")
