@@ -14,7 +14,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from arforecast.exceptions import ConfigError
+from arforecast.exceptions import ConfigError, DataError
+from arforecast.ledger import to_timestamp as parse_date
 
 __all__ = [
     "DEFAULT_AGING_EDGES",
@@ -57,46 +58,20 @@ _NS_PER_DAY = 86_400 * 10**9
 
 
 def to_timestamp(value: object, name: str = "as_of") -> pd.Timestamp:
-    """Parse a date-like value into a midnight `pandas.Timestamp`.
+    """Parse a date for the KPI functions: `arforecast.ledger.to_timestamp`.
 
-    Parameters
-    ----------
-    value : str, date, datetime or Timestamp
-        ISO text (``"2023-03-31"``; other notations are refused, never guessed)
-        or a date object.
-    name : str, default="as_of"
-        Argument name used in the error message.
-
-    Returns
-    -------
-    pandas.Timestamp
-        Timezone-naive, normalised to midnight.
+    The same rule (ISO text or a date object, never a guessed notation), raised
+    as `ConfigError` because for a KPI call a bad date is a bad argument.
 
     Raises
     ------
     ConfigError
-        When the value is missing or does not parse as a date.
+        When the value is missing or not an ISO date.
     """
-    if value is None:
-        raise ConfigError(f"`{name}` is required (an ISO date such as 2023-03-31).")
     try:
-        # text must be ISO: "03/09/2025" is March or September depending on who
-        # typed it, so it is refused rather than guessed
-        stamp = (
-            pd.Timestamp(pd.to_datetime(value.strip(), format="%Y-%m-%d"))
-            if isinstance(value, str)
-            else pd.Timestamp(value)
-        )
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(
-            f"`{name}` must be an ISO date (YYYY-MM-DD) such as 2023-03-31; "
-            f"got {value!r}."
-        ) from exc
-    if pd.isna(stamp):
-        raise ConfigError(f"`{name}` must be a date such as 2023-03-31; got {value!r}.")
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_localize(None)
-    return stamp.normalize()
+        return parse_date(value, name)
+    except DataError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def resolve_window(

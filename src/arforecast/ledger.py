@@ -59,14 +59,18 @@ def to_timestamp(value: object, name: str = "as_of") -> pd.Timestamp:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         raise DataError(f"`{name}` is required: give a date such as 2024-03-31.")
     try:
+        # text must be ISO: "03/09/2025" is March or September depending on who
+        # typed it, so it is refused rather than guessed
         if isinstance(value, str):
-            ts = pd.Timestamp(pd.to_datetime(value, format="%Y-%m-%d"))
+            ts = pd.Timestamp(pd.to_datetime(value.strip(), format="%Y-%m-%d"))
         else:
             ts = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:
         raise DataError(
             f"`{name}` must be an ISO date (YYYY-MM-DD); got {value!r}."
         ) from exc
+    if pd.isna(ts):
+        raise DataError(f"`{name}` must be an ISO date (YYYY-MM-DD); got {value!r}.")
     if ts.tzinfo is not None:
         ts = ts.tz_localize(None)
     return ts.normalize()
