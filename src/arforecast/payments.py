@@ -465,9 +465,10 @@ class PaymentModel(BaseEstimator):
         if len(first) == 0 or len(second) == 0 or self._fit_calibrator(first) is None:
             self.calibrator_ = None
             return None
-        with_map = self._row_losses(second)
+        raw = self._raw_cumulative(second)  # the regression's curve, once
+        with_map = self._row_losses(second, self._calibrate(raw))
         self.calibrator_ = None
-        without = self._row_losses(second)
+        without = self._row_losses(second, raw)
         known = np.isfinite(with_map) & np.isfinite(without)
         gain = without[known] - with_map[known]
         n = int(known.sum())
@@ -496,9 +497,9 @@ class PaymentModel(BaseEstimator):
         info = self._fit_calibrator(cal) or {}
         return {**info, "applied": self.calibrator_ is not None, **check}
 
-    def _row_losses(self, frame: pd.DataFrame) -> np.ndarray:
-        """Each row's mean log loss over the period ends it was observed to."""
-        cum = np.clip(self.predict_cumulative(frame), 1e-15, 1 - 1e-15)
+    def _row_losses(self, frame: pd.DataFrame, cum: np.ndarray) -> np.ndarray:
+        """Each row's mean log loss of curve ``cum`` over its observed period ends."""
+        cum = np.clip(cum, 1e-15, 1 - 1e-15)
         days = frame["days_to_pay"].to_numpy(dtype=float)
         observed = frame["observed_days"].to_numpy(dtype=float)
         paid = days[:, None] <= self.bounds_[None, :]  # NaN compares False
@@ -940,11 +941,12 @@ def training_snapshots(
     and labels see only events dated on or before ``cutoff``; rows whose
     ``label_end_{max horizon}`` is after the cutoff are dropped.
 
-    With ``max_rows``, a seeded uniform sample of at most ``max_rows`` rows is
-    drawn before the features are computed (``build_snapshots(max_rows=...)``),
-    so memory and time stay bounded on large ledgers: weekly snapshots of a
-    million-invoice book run to millions of rows, of which the model uses
-    ``max_snapshots``.
+    With ``max_rows``, open-item snapshots are a seeded uniform sample of at most
+    ``max_rows`` rows, drawn before the features are computed
+    (``build_snapshots(max_rows=...)``), so memory and time stay bounded on large
+    ledgers: weekly snapshots of a million-invoice book run to millions of rows,
+    of which the model uses ``max_snapshots``. Issue snapshots (one per invoice)
+    are returned whole; ``PaymentModel.fit`` samples them itself.
     """
     hs = feat._check_horizons(horizons)
     cutoff = pd.Timestamp(cutoff).normalize()
@@ -954,8 +956,8 @@ def training_snapshots(
         frame = feat.build_issue_snapshots(
             ledger, horizons=hs, extra_features=extra_features, label_as_of=cutoff
         )
-        frame = frame.loc[(frame[end_col] <= cutoff).to_numpy()]
-        return _sample_rows(frame, max_rows, np.random.default_rng(random_state))
+        # one row per invoice: PaymentModel.fit draws its own sample if needed
+        return frame.loc[(frame[end_col] <= cutoff).to_numpy()].reset_index(drop=True)
     start = pd.Timestamp(ledger.invoices["invoice_date"].min())
     dates = feat.snapshot_dates(start, last, snapshot_freq)
     if len(dates) == 0:
@@ -970,13 +972,3 @@ def training_snapshots(
         random_state=random_state,
     )
     return frame.loc[(frame[end_col] <= cutoff).to_numpy()].reset_index(drop=True)
-
-
-def _sample_rows(
-    frame: pd.DataFrame, max_rows: int | None, rng: np.random.Generator
-) -> pd.DataFrame:
-    """A seeded uniform sample of at most ``max_rows`` rows, in their order."""
-    if max_rows is not None and len(frame) > max_rows:
-        keep = np.sort(rng.choice(len(frame), size=max_rows, replace=False))
-        frame = frame.iloc[keep]
-    return frame.reset_index(drop=True)
