@@ -19,18 +19,21 @@ Usage: ``python benchmarks/bench_features.py [--invoices N] [--customers N]
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
 import pandas as pd
-from bench_kpis import ensure_data, load_average, peak_rss_mb, timed
+from bench_kpis import (
+    ensure_data,
+    ledger_folder,
+    ledger_parser,
+    load_average,
+    peak_rss_mb,
+    timed,
+)
 
 from arforecast.features import build_issue_snapshots, build_snapshots
 from arforecast.io import load_ledger
 from arforecast.payments import fit_payment_model
-
-HERE = Path(__file__).resolve().parent
 
 
 def line(label: str, wall: float, cpu: float, extra: str = "") -> None:
@@ -42,14 +45,8 @@ def line(label: str, wall: float, cpu: float, extra: str = "") -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--invoices", type=int, default=1_000_000)
-    parser.add_argument("--customers", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--as-of", default="2025-12-31")
-    args = parser.parse_args(argv)
-    customers = args.customers or max(10, args.invoices // 50)
-    data = HERE / "data" / f"kpis_{args.invoices}_{customers}_{args.seed}"
+    args = ledger_parser(__doc__.splitlines()[0]).parse_args(argv)
+    data, customers = ledger_folder(args)
     ensure_data(data, args.invoices, customers, args.seed, False)
 
     print(f"load average at start: {load_average()} (2 cores budgeted)")

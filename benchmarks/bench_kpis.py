@@ -200,12 +200,24 @@ def load_average() -> str:
         return "n/a"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def ledger_parser(description: str) -> argparse.ArgumentParser:
+    """Arguments shared by the benchmarks on the sample ledger under data/."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--invoices", type=int, default=1_000_000)
     parser.add_argument("--customers", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--as-of", default="2025-12-31")
+    return parser
+
+
+def ledger_folder(args: argparse.Namespace) -> tuple[Path, int]:
+    """The Parquet folder of the sample ledger these arguments describe."""
+    customers = args.customers or max(10, args.invoices // 50)
+    return HERE / "data" / f"kpis_{args.invoices}_{customers}_{args.seed}", customers
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = ledger_parser(__doc__.splitlines()[0])
     parser.add_argument("--months", type=int, default=24)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--regenerate", action="store_true")
@@ -213,8 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         "--strict", action="store_true", help="exit 1 on a missed budget"
     )
     args = parser.parse_args(argv)
-    customers = args.customers or max(10, args.invoices // 50)
-    data = HERE / "data" / f"kpis_{args.invoices}_{customers}_{args.seed}"
+    data, customers = ledger_folder(args)
 
     ensure_data(data, args.invoices, customers, args.seed, args.regenerate)
 
