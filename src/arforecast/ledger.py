@@ -23,7 +23,9 @@ BALANCE_EPSILON = 0.005
 #: Portfolio given to rows whose invoice and customer name none.
 UNASSIGNED = "unassigned"
 
-#: Currency code used when the data names none and the caller gives none.
+#: Currency code used when the data names none and the caller gives none: the
+#: ISO 4217 code for "no currency" (a real code, not a placeholder to fill in),
+#: so amounts are never labelled with a currency the data did not state.
 UNSPECIFIED_CURRENCY = "XXX"
 
 _TABLE_NAMES = (
